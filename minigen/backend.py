@@ -1,0 +1,150 @@
+"""Array-module dispatch: every op runs on NumPy (CPU) or CuPy (GPU) with the same code.
+
+An op asks `xp = get_array_module(x)` and then calls `xp.exp`, `xp.matmul`, ...
+The names below are the only places that know which library is behind `xp`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+CPU = "cpu"
+CUDA = "cuda"
+
+_GPU_INSTALL_HINT = (
+    "CuPy is not installed, so the 'cuda' device is not available. Install the GPU "
+    "extra that matches your CUDA version: pip install -e '.[gpu]' (CUDA 12) or "
+    "pip install cupy-cuda13x (CUDA 13)."
+)
+
+_cupy = None
+_cupy_import_error: Exception | None = None
+_default_dtype = np.dtype(np.float32)
+_seed: int | None = None
+_cpu_generator = np.random.default_rng()
+
+
+def cupy_module():
+    """Import CuPy on first use; raise a clear error saying how to install it."""
+    global _cupy, _cupy_import_error
+    if _cupy is None:
+        if _cupy_import_error is not None:
+            raise RuntimeError(_GPU_INSTALL_HINT) from _cupy_import_error
+        try:
+            import cupy
+            cupy.zeros(1)  # fails here when CuPy is installed but no GPU is present
+        except Exception as error:  # ImportError, or a CUDA runtime error
+            _cupy_import_error = error
+            raise RuntimeError(
+                f"{_GPU_INSTALL_HINT} (import said: {type(error).__name__}: {error})"
+            ) from error
+        _cupy = cupy
+        if _seed is not None:
+            cupy.random.seed(_seed)
+    return _cupy
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imports and can allocate on a GPU."""
+    try:
+        cupy_module()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _is_cupy_array(a: Any) -> bool:
+    return _cupy is not None and isinstance(a, _cupy.ndarray)
+
+
+def get_array_module(*args: Any):
+    """Return numpy or cupy: cupy if any argument (a Tensor or an array) lives on the GPU."""
+    for a in args:
+        data = getattr(a, "data", a)
+        if _is_cupy_array(data):
+            return _cupy
+    return np
+
+
+def array_device(a: Any) -> str:
+    """'cuda' for a CuPy array, 'cpu' for anything else."""
+    return CUDA if _is_cupy_array(a) else CPU
+
+
+def check_device(device: str | None) -> str:
+    """Normalise a device name ('cpu', 'cuda', 'cuda:0') and check it can be used."""
+    if device is None:
+        return CPU
+    name = str(device)
+    if name == CPU:
+        return CPU
+    if name == CUDA or name.startswith(CUDA + ":"):
+        cupy_module()
+        return CUDA
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+def module_for(device: str):
+    """The array module that stores arrays on `device`."""
+    return cupy_module() if check_device(device) == CUDA else np
+
+
+def to_device(a: Any, device: str):
+    """Copy array `a` to `device` (no copy when it is already there)."""
+    device = check_device(device)
+    if device == array_device(a):
+        return a
+    if device == CUDA:
+        return cupy_module().asarray(a)
+    return a.get()  # CuPy array to NumPy
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Set the dtype of new floating tensors (float32 unless changed)."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"default dtype must be a floating dtype, got {dtype}")
+    _default_dtype = dtype
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the CPU generator and, when CuPy is in use, the GPU generator."""
+    global _seed, _cpu_generator
+    _seed = int(seed)
+    _cpu_generator = np.random.default_rng(_seed)
+    if _cupy is not None:
+        _cupy.random.seed(_seed)
+
+
+def standard_normal(shape: tuple, dtype: Any, device: str):
+    """Samples of N(0, 1) with the given shape, dtype and device."""
+    if check_device(device) == CUDA:
+        return cupy_module().random.standard_normal(shape, dtype=dtype)
+    return _cpu_generator.standard_normal(shape, dtype=dtype)
+
+
+def uniform(shape: tuple, dtype: Any, device: str):
+    """Samples of U[0, 1) with the given shape, dtype and device."""
+    if check_device(device) == CUDA:
+        return cupy_module().random.random_sample(shape, dtype=dtype)
+    return _cpu_generator.random(shape, dtype=dtype)
+
+
+def integers(low: int, high: int, shape: tuple, device: str):
+    """Random int64 in [low, high) with the given shape and device."""
+    if check_device(device) == CUDA:
+        return cupy_module().random.randint(low, high, size=shape, dtype=np.int64)
+    return _cpu_generator.integers(low, high, size=shape, dtype=np.int64)
+
+
+def permutation(n: int, device: str = CPU):
+    """A random permutation of range(n)."""
+    if check_device(device) == CUDA:
+        return cupy_module().random.permutation(n)
+    return _cpu_generator.permutation(n)

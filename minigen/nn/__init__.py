@@ -1,0 +1,2 @@
+"""minigen.nn: modules (layers with parameters) and their functional forms."""
+from minigen.nn import functional

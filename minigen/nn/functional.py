@@ -1,0 +1,65 @@
+"""minigen.nn.functional (imported as F): activations, layers and losses as functions.
+
+Activations are composed from the primitives in minigen.ops where that is
+cheap, so their gradients (and gradients of gradients) come for free.
+"""
+from __future__ import annotations
+
+import math
+
+from minigen.autograd import Tensor
+from minigen.ops import arithmetic
+from minigen.ops.arithmetic import leaky_relu, relu, sigmoid, softplus, tanh, where
+from minigen.ops.linalg import matmul
+from minigen.ops.reduce import logsumexp
+
+# ---------------------------------------------------------------- activations
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    # exp of min(x, 0): the branch where() discards must not overflow, or its
+    # gradient (0 * inf) would be nan
+    negative = alpha * (arithmetic.exp(arithmetic.minimum(x, 0.0)) - 1.0)
+    return where(x.data > 0, x, negative)
+
+
+def silu(x: Tensor) -> Tensor:
+    """silu(x) = x * sigmoid(x), also called swish (the book's EBM uses it)."""
+    return x * sigmoid(x)
+
+
+swish = silu
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """gelu(x) = x * Phi(x) = x/2 (1 + erf(x / sqrt 2)); approximate='tanh' as in GPT-2."""
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + tanh(inner))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1.0 + arithmetic.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """log softmax(x) = x - logsumexp(x), stable for large |x|."""
+    return x - logsumexp(x, dim, keepdim=True)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """softmax(x)_i = e^(x_i) / sum_j e^(x_j), computed as exp(log_softmax(x))."""
+    return arithmetic.exp(log_softmax(x, dim))
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b, with W: (out_features, in_features) as in PyTorch."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but "
+                         f"the weight expects {weight.shape[-1]} (shape {weight.shape})")
+    y = matmul(x, weight.transpose(0, 1))
+    return y if bias is None else y + bias
+
+
+__all__ = ["elu", "gelu", "leaky_relu", "linear", "log_softmax", "relu", "sigmoid", "silu",
+           "softmax", "softplus", "swish", "tanh"]

@@ -1,0 +1,1 @@
+"""Primitive differentiable ops, one file per family."""

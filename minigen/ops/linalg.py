@@ -1,0 +1,39 @@
+"""Matrix product, batched and broadcast like numpy.matmul."""
+from __future__ import annotations
+
+from minigen.autograd import Function, Tensor
+from minigen.backend import get_array_module
+from minigen.ops.shape import sum_to, unsqueeze, squeeze
+
+
+class MatMul(Function):
+    """y = a @ b for a: (..., n, k), b: (..., k, m); batch dims broadcast."""
+
+    def forward(self, a, b):
+        return get_array_module(a).matmul(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        # dL/da = gy @ b^T, dL/db = a^T @ gy, summed over broadcast batch dims
+        ga = matmul(gy, b.transpose(-1, -2))
+        gb = matmul(a.transpose(-1, -2), gy)
+        return sum_to(ga, a.shape), sum_to(gb, b.shape)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b with PyTorch's rules: a 1-d operand is treated as a row (a) or column (b)."""
+    if not isinstance(a, Tensor):
+        a = Tensor(a, device=b.device, dtype=b.dtype)
+    if not isinstance(b, Tensor):
+        b = Tensor(b, device=a.device, dtype=a.dtype)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes "
+                         f"{a.shape} and {b.shape}")
+    if a.ndim == 1:
+        return squeeze(matmul(unsqueeze(a, 0), b), -2)
+    if b.ndim == 1:
+        return squeeze(matmul(a, unsqueeze(b, -1)), -1)
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
+                         f"({a.shape[-1]} != {b.shape[-2]})")
+    return MatMul.apply(a, b)

@@ -1,0 +1,145 @@
+"""Reductions: sum, mean, var, max/min, logsumexp, argmax.
+
+sum and max/min are primitives; mean, var and logsumexp are composed from them,
+so their gradients come for free.
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Sequence
+
+from minigen.autograd import Function, Tensor, ValuesIndices
+from minigen.backend import get_array_module
+from minigen.ops import arithmetic
+from minigen.ops.shape import broadcast_to, reshape
+
+Dims = int | Sequence[int] | None
+
+
+def _axes(dim: Dims, ndim: int, op: str) -> tuple | None:
+    """dim as a sorted tuple of non-negative axes (None means all dims)."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    axes = []
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
+        axes.append(d % builtins.max(ndim, 1))
+    return tuple(sorted(set(axes)))
+
+
+def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
+    """The shape of a reduction with keepdim=True."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+class Sum(Function):
+    def forward(self, x):
+        return x.sum(axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        # every input element contributed once: copy gy back over the summed dims
+        gy = reshape(gy, _kept_shape(x.shape, self.axes))
+        return broadcast_to(gy, x.shape)
+
+
+class Max(Function):
+    """max over `axes`; where several elements tie for the max, they share the gradient."""
+
+    def forward(self, x):
+        return x.max(axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        xp = get_array_module(gy)
+        kept = _kept_shape(x.shape, self.axes)
+        winners = x.data == self.output_data.reshape(kept)
+        share = winners / winners.sum(axis=self.axes, keepdims=True)
+        share = Tensor._from_op(share.astype(gy.dtype, copy=False), None)
+        return broadcast_to(reshape(gy, kept), x.shape) * share
+
+
+def sum(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return Sum.apply(x, axes=_axes(dim, x.ndim, "sum"), keepdim=keepdim)
+
+
+def _count(x: Tensor, axes: tuple | None) -> int:
+    if axes is None:
+        return x.numel()
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    return count
+
+
+def mean(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """sum(x) / n over the reduced dims."""
+    axes = _axes(dim, x.ndim, "mean")
+    return sum(x, axes, keepdim) / _count(x, axes)
+
+
+def var(x: Tensor, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False,
+        correction: int | None = None) -> Tensor:
+    """sum((x - mean)^2) / (n - correction); correction=1 (unbiased) by default, as PyTorch."""
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    axes = _axes(dim, x.ndim, "var")
+    centred = x - mean(x, axes, keepdim=True)
+    return sum(centred * centred, axes, keepdim) / builtins.max(_count(x, axes) - correction, 0)
+
+
+def amax(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    if x.numel() == 0:
+        raise ValueError(f"max of an empty tensor (shape {x.shape}) is not defined")
+    return Max.apply(x, axes=_axes(dim, x.ndim, "max"), keepdim=keepdim)
+
+
+def amin(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    return -amax(-x, dim, keepdim)  # min(x) = -max(-x)
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    index = x.data.argmax(axis=dim)
+    if keepdim and dim is not None:
+        index = get_array_module(x).expand_dims(index, dim)
+    return Tensor._from_op(index, None)
+
+
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return argmax(-x.detach(), dim, keepdim)
+
+
+def max(x: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A001
+    """max(x) -> Tensor; max(x, dim) -> (values, indices), as torch.max."""
+    if dim is None:
+        return amax(x)
+    return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
+
+
+def min(x: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A001
+    """min(x) -> Tensor; min(x, dim) -> (values, indices), as torch.min."""
+    if dim is None:
+        return amin(x)
+    return ValuesIndices(amin(x, dim, keepdim), argmin(x, dim, keepdim))
+
+
+def logsumexp(x: Tensor, dim: Dims, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) = m + log(sum(exp(x - m))) with m = max(x), which never overflows.
+
+    m is a constant (detached): its effect on the gradient cancels exactly.
+    """
+    axes = _axes(dim, x.ndim, "logsumexp")
+    xp = get_array_module(x)
+    m = x.data.max(axis=axes, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    shift = Tensor._from_op(m, None)
+    total = sum(arithmetic.exp(x - shift), axes, keepdim=True)
+    y = arithmetic.log(total) + shift
+    if not keepdim:
+        y = reshape(y, tuple(s for i, s in enumerate(y.shape)
+                             if i not in (axes or range(x.ndim))))
+    return y
