@@ -97,8 +97,8 @@ class Tensor:
     def _from_op(cls, data, creator: Function | None) -> Tensor:
         """Wrap the array an op produced (no conversion: ops return arrays)."""
         t = cls.__new__(cls)
-        if not hasattr(data, "ndim"):  # NumPy reductions may return scalars
-            data = np.asarray(data)
+        if not hasattr(data, "ndim") or isinstance(data, np.generic):
+            data = np.asarray(data)  # NumPy reductions and x[i] return scalars, not arrays
         t.data = data
         t.grad = None
         t.creator = creator
@@ -190,7 +190,11 @@ class Tensor:
             if backend.check_device(target) == self.device:
                 return self
             return shape_ops.ToDevice.apply(self, device=backend.check_device(target))
-        dtype = np.dtype(target)
+        try:
+            dtype = np.dtype(target)
+        except TypeError:
+            raise ValueError(f"to: unknown device or dtype {target!r}; expected 'cpu', "
+                             "'cuda' or a dtype such as minigen.float64") from None
         if dtype == self.dtype:
             return self
         return shape_ops.Cast.apply(self, dtype=dtype)

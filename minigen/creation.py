@@ -35,7 +35,10 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None,
            requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of `data` (a list, a number or an array)."""
     device = backend.check_device(device) if device is not None else None
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    t = Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    if hasattr(data, "shape"):  # an array or a Tensor: copy, so later writes to it do not leak in
+        t.data = t.data.copy()
+    return t
 
 
 def zeros(*size: int, dtype: Any = None, device: str = "cpu",

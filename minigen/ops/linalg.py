@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
-from minigen.ops.shape import sum_to, unsqueeze, squeeze
+from minigen.ops.shape import squeeze, sum_to, unsqueeze
 
 
 class MatMul(Function):
@@ -29,6 +29,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dim, got shapes "
                          f"{a.shape} and {b.shape}")
+    if a.ndim == 1 and b.ndim == 1:
+        return squeeze(squeeze(matmul(unsqueeze(a, 0), unsqueeze(b, -1)), -1), -1)  # dot
     if a.ndim == 1:
         return squeeze(matmul(unsqueeze(a, 0), b), -2)
     if b.ndim == 1:

@@ -26,6 +26,8 @@ def _axes(dim: Dims, ndim: int, op: str) -> tuple | None:
         if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
             raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
         axes.append(d % builtins.max(ndim, 1))
+    if ndim == 0:
+        return ()  # dim 0 (or -1) of a 0-d tensor: nothing to reduce, as in PyTorch
     return tuple(sorted(set(axes)))
 
 
@@ -55,7 +57,6 @@ class Max(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        xp = get_array_module(gy)
         kept = _kept_shape(x.shape, self.axes)
         winners = x.data == self.output_data.reshape(kept)
         share = winners / winners.sum(axis=self.axes, keepdims=True)
@@ -93,9 +94,11 @@ def var(x: Tensor, dim: Dims = None, unbiased: bool | None = None, keepdim: bool
 
 
 def amax(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
-    if x.numel() == 0:
-        raise ValueError(f"max of an empty tensor (shape {x.shape}) is not defined")
-    return Max.apply(x, axes=_axes(dim, x.ndim, "max"), keepdim=keepdim)
+    axes = _axes(dim, x.ndim, "max")
+    if x.numel() == 0 and (axes is None or builtins.any(x.shape[a] == 0 for a in axes)):
+        raise ValueError(f"max/min over an empty dim is not defined (shape {x.shape}, "
+                         f"dim {dim})")
+    return Max.apply(x, axes=axes, keepdim=keepdim)
 
 
 def amin(x: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:

@@ -80,6 +80,9 @@ def expand(x: Tensor, *sizes: int) -> Tensor:
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: {len(sizes)} sizes given for a {x.ndim}-d tensor")
+    if -1 in sizes[:lead]:
+        raise ValueError(f"expand: -1 is not allowed for a new leading dim, got sizes {sizes} "
+                         f"for shape {x.shape}")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 
@@ -261,7 +264,10 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) 
     length = x.shape[dim]
     if isinstance(split_size_or_sections, int):
         size = split_size_or_sections
-        sizes = [min(size, length - start) for start in range(0, length, size)]
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        # an empty dim still gives one (empty) piece, as in PyTorch
+        sizes = [min(size, length - start) for start in range(0, length, size)] or [0]
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != length:

@@ -1,0 +1,131 @@
+"""The backend: which array module runs an op, devices, the default dtype, the RNG."""
+import sys
+
+import numpy as np
+import pytest
+
+import minigen as mg
+from minigen import backend
+
+
+def test_get_array_module_unwraps_tensors(device: str, xp) -> None:
+    t = mg.zeros(2, device=device)
+    assert backend.get_array_module(t) is xp
+    assert backend.get_array_module(t.data) is xp
+    assert backend.get_array_module(np.zeros(2), t) is xp  # any GPU argument picks cupy
+    assert backend.get_array_module(np.zeros(2), 3.0) is np
+    assert backend.get_array_module() is np
+    assert mg.get_array_module is backend.get_array_module
+
+
+def test_module_for_and_array_device(device: str, xp) -> None:
+    assert backend.module_for(device) is xp
+    a = xp.zeros(3)
+    assert backend.array_device(a) == device
+    assert backend.array_device(np.zeros(3)) == "cpu"
+
+
+def test_to_device_does_not_copy_when_already_there(device: str, xp) -> None:
+    a = xp.arange(3.0)
+    assert backend.to_device(a, device) is a
+    back = backend.to_device(backend.to_device(np.arange(3.0), device), "cpu")
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, [0.0, 1.0, 2.0])
+
+
+def test_tensor_to_device_round_trip_is_differentiable(device: str) -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.to(device)
+    assert y.device == device
+    ((y * y).sum()).backward()
+    assert x.grad.device == "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    assert x.to("cpu") is x
+
+
+def test_mixing_devices_is_a_clear_error(device: str) -> None:
+    if device == "cpu":
+        pytest.skip("needs a second device")
+    with pytest.raises(RuntimeError, match="different devices, 'cuda' and 'cpu'"):
+        mg.ones(2, device="cuda") + mg.ones(2)
+
+
+def test_device_names() -> None:
+    assert backend.check_device(None) == "cpu"
+    assert backend.check_device("cpu") == "cpu"
+    for name in ["tpu", "gpu", "CPU", "cuda0"]:
+        with pytest.raises(ValueError, match=f"unknown device '{name}': expected 'cpu' or"):
+            backend.check_device(name)
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        mg.zeros(2, device="tpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        mg.tensor([1.0], device="tpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        mg.randn(2, device="tpu")
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """Pretend CuPy is not installed: `import cupy` fails and nothing is cached."""
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_import_error", None)
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:0"])
+def test_cuda_without_cupy_says_how_to_install_it(without_cupy, name: str) -> None:
+    with pytest.raises(RuntimeError, match=r"CuPy is not installed.*pip install -e '\.\[gpu\]'"):
+        backend.check_device(name)
+    with pytest.raises(RuntimeError, match=r"pip install"):  # the cached error says it too
+        mg.zeros(2, device=name)
+    with pytest.raises(RuntimeError, match=r"pip install"):
+        mg.tensor([1.0]).to(name)
+    assert not backend.cuda_is_available()
+    assert not mg.cuda_is_available()
+    assert mg.ones(2).device == "cpu"  # the CPU keeps working
+
+
+def test_default_dtype_is_float32_and_can_change() -> None:
+    assert mg.get_default_dtype() == np.float32
+    assert mg.randn(2).dtype == np.float32
+    try:
+        mg.set_default_dtype(np.float64)
+        assert mg.randn(2).dtype == np.float64
+        assert mg.zeros(2).dtype == np.float64
+        assert mg.tensor([1.5]).dtype == np.float64
+    finally:
+        mg.set_default_dtype(np.float32)
+    assert mg.zeros(2).dtype == np.float32
+    with pytest.raises(TypeError, match="floating dtype, got int64"):
+        mg.set_default_dtype(np.int64)
+
+
+def test_manual_seed_makes_draws_reproducible(device: str) -> None:
+    def draws():
+        return [mg.randn(3, 2, device=device).numpy(), mg.rand(4, device=device).numpy(),
+                mg.randint(0, 10, (5,), device=device).numpy(),
+                mg.randperm(6, device=device).numpy()]
+
+    mg.manual_seed(123)
+    first = draws()
+    mg.manual_seed(123)
+    second = draws()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    mg.manual_seed(124)
+    assert not np.array_equal(mg.randn(3, 2, device=device).numpy(), first[0])
+    # without a new seed the generator moves on: the next draw differs
+    mg.manual_seed(123)
+    mg.randn(3, 2, device=device)
+    assert not np.array_equal(mg.randn(3, 2, device=device).numpy(), first[0])
+
+
+def test_raw_samplers_honour_shape_dtype_and_device(device: str, xp) -> None:
+    a = backend.standard_normal((2, 3), np.float64, device)
+    b = backend.uniform((4,), np.float32, device)
+    c = backend.integers(2, 5, (6,), device)
+    assert isinstance(a, xp.ndarray) and a.shape == (2, 3) and a.dtype == np.float64
+    assert isinstance(b, xp.ndarray) and b.dtype == np.float32
+    assert c.dtype == np.int64 and int(c.min()) >= 2 and int(c.max()) < 5
+    p = backend.to_device(backend.permutation(7, device), "cpu")
+    assert sorted(p.tolist()) == list(range(7))

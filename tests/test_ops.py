@@ -1,0 +1,760 @@
+"""Every op: its forward against NumPy, its gradient against central differences.
+
+The gradients are checked by minigen.gradcheck (float64, random cotangent); the ops on
+the WGAN-GP and Langevin paths also by gradgradcheck. Hypothesis draws the shapes:
+broadcasting, size-1 and zero-size dims, and inputs stored transposed (not contiguous).
+Inputs keep away from kinks, as minitorch's strategies do: relu and abs at 0, log and
+sqrt near 0, clamp at its bounds, and ties in max/min (ties get their own tests).
+"""
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigen as mg
+from minigen.autograd import Tensor
+from minigen.gradcheck import gradcheck, gradgradcheck
+from minigen.nn import functional as F
+
+# The `device` fixture only names a device, so reusing it across examples is safe.
+with_device = settings(suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.differing_executors])
+second_order = settings(with_device, max_examples=8)  # gradgradcheck costs more per example
+
+# ---------------------------------------------------------------- strategies
+
+
+def floats(low: float = -2.0, high: float = 2.0, avoid: tuple = (), margin: float = 0.05):
+    """Floats in [low, high], at least `margin` away from every kink in `avoid`.
+
+    Hypothesis's floats favour 0, tiny and boundary values; the second branch adds values
+    from across the whole range, so most examples also test the op somewhere typical.
+    """
+    middle, half = (low + high) / 2, (high - low) / 2
+    spread = st.integers(-2 ** 20, 2 ** 20).map(lambda k: middle + half * k / 2 ** 20)
+    values = st.floats(low, high, allow_nan=False, allow_infinity=False) | spread
+    if avoid:
+        values = values.filter(lambda v: all(abs(v - k) >= margin for k in avoid))
+    return values
+
+
+def grid(offset: float = 0.0):
+    """Distinct-enough values k/10 + offset: no two are closer than 0.1, so no ties."""
+    return st.integers(-30, 30).map(lambda k: k / 10 + offset)
+
+
+@st.composite
+def shapes(draw, min_dims: int = 0, max_dims: int = 3, min_side: int = 0, max_side: int = 3):
+    """Array shapes with size-1 dims; one in four has a zero-size dim (if min_side is 0)."""
+    shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims,
+                                  min_side=max(min_side, 1), max_side=max_side))
+    if min_side == 0 and shape and draw(st.integers(0, 3)) == 0:
+        empty = draw(st.integers(0, len(shape) - 1))
+        shape = shape[:empty] + (0,) + shape[empty + 1:]
+    return shape
+
+
+@st.composite
+def arrays(draw, shape: tuple, elements=None, unique: bool = False) -> np.ndarray:
+    """A float64 array of `shape`; half the time stored transposed, so not contiguous."""
+    shape = tuple(shape)
+    elements = floats() if elements is None else elements
+    if len(shape) >= 2 and draw(st.booleans()):
+        stored = draw(hnp.arrays(np.float64, shape[::-1], elements=elements, unique=unique))
+        return stored.T
+    return draw(hnp.arrays(np.float64, shape, elements=elements, unique=unique))
+
+
+@st.composite
+def dims(draw, ndim: int):
+    """A `dim` argument for a reduction: None, one dim (maybe negative) or a tuple."""
+    if ndim == 0:
+        return draw(st.sampled_from([None, 0, -1]))
+    one = st.integers(-ndim, ndim - 1)
+    several = st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim,
+                       unique=True).map(tuple)
+    return draw(st.none() | one | several)
+
+
+def reduced_count(shape: tuple, dim) -> int:
+    """How many elements each output of a reduction over `dim` combines."""
+    if dim is None:
+        return math.prod(shape)
+    if not shape:
+        return 1
+    axes = (dim,) if isinstance(dim, int) else dim
+    return math.prod(shape[a] for a in axes)
+
+
+def as_axis(dim, ndim: int):
+    """minigen's `dim` as NumPy's `axis` (NumPy refuses axis 0 of a 0-d array)."""
+    return () if ndim == 0 and dim is not None else dim
+
+
+# ---------------------------------------------------------------- checking
+
+
+def tensors(arrays_: list, device: str) -> list[Tensor]:
+    return [Tensor(a, device=device) for a in arrays_]
+
+
+def check(fn: Callable, reference: Callable, inputs: list, device: str,
+          rtol: float = 1e-12, atol: float = 1e-14) -> None:
+    """fn's forward equals NumPy's reference; fn's gradient passes gradcheck.
+
+    The default tolerance allows float64 rounding of a short chain of operations.
+    """
+    xs = tensors(inputs, device)
+    out = fn(*xs)
+    expected = reference(*inputs)
+    outs = (out,) if isinstance(out, Tensor) else out
+    expecteds = (expected,) if not isinstance(expected, (tuple, list)) else expected
+    assert len(outs) == len(expecteds)
+    for o, e in zip(outs, expecteds):
+        assert o.shape == np.shape(e)
+        assert o.device == device
+        np.testing.assert_allclose(o.numpy(), e, rtol=rtol, atol=atol)
+    assert gradcheck(fn, xs)
+
+
+# ---------------------------------------------------------------- elementwise, one input
+
+
+def np_erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+# minigen's erf is a fit with absolute error below 1.5e-7 (ops/arithmetic.py), so erf and
+# gelu = x/2 (1 + erf(x / sqrt 2)) are compared with that bound (times |x|/2 <= 1.5 for gelu).
+ERF_ATOL = 1.5e-7
+
+
+@dataclass
+class Unary:
+    name: str
+    fn: Callable
+    reference: Callable
+    elements: st.SearchStrategy = floats()
+    twice: bool = False  # also run gradgradcheck
+    atol: float = 1e-14
+
+
+positive = floats(0.1, 3.0)
+not_zero = floats(avoid=(0.0,))
+
+UNARY = [
+    Unary("neg", lambda x: -x, np.negative),
+    Unary("exp", mg.exp, np.exp, floats(-3, 3), twice=True),
+    Unary("log", mg.log, np.log, positive, twice=True),
+    Unary("sqrt", mg.sqrt, np.sqrt, positive, twice=True),
+    Unary("abs", mg.abs, np.abs, not_zero),
+    Unary("sin", mg.sin, np.sin, floats(-3, 3), twice=True),
+    Unary("cos", mg.cos, np.cos, floats(-3, 3), twice=True),
+    Unary("erf", mg.erf, np_erf, floats(-3, 3), atol=ERF_ATOL),
+    Unary("square", lambda x: x.square(), np.square, twice=True),
+    Unary("add scalar", lambda x: x + 1.5, lambda x: x + 1.5),
+    Unary("scalar sub", lambda x: 1.5 - x, lambda x: 1.5 - x),
+    Unary("mul scalar", lambda x: 2.5 * x, lambda x: 2.5 * x),
+    Unary("div scalar", lambda x: x / 4.0, lambda x: x / 4.0),
+    Unary("scalar div", lambda x: 2.0 / x, lambda x: 2.0 / x, floats(avoid=(0.0,), margin=0.3),
+          twice=True),
+    Unary("pow 2", lambda x: x ** 2, lambda x: x ** 2, twice=True),
+    Unary("pow 3", lambda x: x ** 3, lambda x: x ** 3, twice=True),
+    Unary("pow 2.0 of negatives", lambda x: x ** 2.0, lambda x: x ** 2.0, floats(-2, -0.1)),
+    Unary("pow 0.5", lambda x: x ** 0.5, np.sqrt, positive, twice=True),
+    Unary("pow -1.5", lambda x: x ** -1.5, lambda x: x ** -1.5, positive, twice=True),
+    Unary("pow 0", lambda x: x ** 0, np.ones_like),
+    Unary("scalar pow", lambda x: 2.0 ** x, lambda x: 2.0 ** x, twice=True),
+    Unary("clamp", lambda x: x.clamp(-0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
+          floats(avoid=(-0.5, 0.5))),
+    Unary("clamp min", lambda x: mg.clamp(x, min=-0.5), lambda x: np.maximum(x, -0.5),
+          floats(avoid=(-0.5,))),
+    Unary("clamp max", lambda x: mg.clamp(x, max=0.5), lambda x: np.minimum(x, 0.5),
+          floats(avoid=(0.5,))),
+    # the activations of minigen.nn.functional
+    Unary("relu", F.relu, lambda x: np.maximum(x, 0.0), not_zero),
+    Unary("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+          not_zero, twice=True),
+    Unary("leaky_relu default", F.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x), not_zero),
+    Unary("elu", F.elu, lambda x: np.where(x > 0, x, np.expm1(x)), not_zero, twice=True),
+    Unary("elu alpha", lambda x: F.elu(x, alpha=0.5),
+          lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)), not_zero),
+    Unary("sigmoid", F.sigmoid, np_sigmoid, floats(-4, 4), twice=True),
+    Unary("tanh", F.tanh, np.tanh, floats(-3, 3), twice=True),
+    Unary("softplus", F.softplus, lambda x: np.logaddexp(0.0, x), floats(-4, 4), twice=True),
+    Unary("silu", F.silu, lambda x: x * np_sigmoid(x), floats(-4, 4), twice=True),
+    Unary("gelu", F.gelu, lambda x: 0.5 * x * (1.0 + np_erf(x / math.sqrt(2.0))),
+          floats(-3, 3), twice=True, atol=1.5 * ERF_ATOL),
+    Unary("gelu tanh", lambda x: F.gelu(x, approximate="tanh"), np_gelu_tanh, floats(-3, 3),
+          twice=True),
+]
+
+
+@pytest.mark.parametrize("case", UNARY, ids=lambda c: c.name)
+@with_device
+@given(data=st.data())
+def test_unary(case: Unary, device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes()), case.elements), label="x")
+    check(case.fn, case.reference, [x], device, atol=case.atol)
+
+
+@pytest.mark.parametrize("case", [c for c in UNARY if c.twice], ids=lambda c: c.name)
+@second_order
+@given(data=st.data())
+def test_unary_second_order(case: Unary, device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(min_side=1, max_side=2)), case.elements), label="x")
+    assert gradgradcheck(case.fn, tensors([x], device))
+
+
+@pytest.mark.parametrize("case", UNARY, ids=lambda c: c.name)
+def test_unary_keeps_float32(case: Unary, device: str) -> None:
+    """A float32 input gives a float32 output (Python scalars do not promote it)."""
+    x = np.array([0.3, 0.7, 1.9], dtype=np.float32)  # inside every case's domain
+    out = case.fn(Tensor(x, device=device))
+    assert out.dtype == np.float32
+    # float32 keeps about 7 digits: allow a few float32 roundings beyond the float64 bound
+    np.testing.assert_allclose(out.numpy(), case.reference(x.astype(np.float64)),
+                               rtol=1e-6, atol=case.atol)
+
+
+def test_sigmoid_keeps_relative_precision_in_both_tails(device: str) -> None:
+    """sigmoid(-20) = 2.1e-9 must not round to 0 (log(sigmoid(x)) would be -inf)."""
+    x = np.linspace(-30.0, 30.0, 61)
+    expected = np_sigmoid(x)
+    for dtype, rtol in [(np.float32, 2.4e-7), (np.float64, 4.5e-16)]:  # 2 ulp of the dtype
+        y = F.sigmoid(Tensor(x.astype(dtype), device=device))
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y.numpy(), expected.astype(dtype), rtol=rtol, atol=0)
+
+
+# ---------------------------------------------------------------- elementwise, two inputs
+
+
+@dataclass
+class Binary:
+    name: str
+    fn: Callable
+    reference: Callable
+    a: st.SearchStrategy = floats()
+    b: st.SearchStrategy = floats()
+    twice: bool = False
+
+
+BINARY = [
+    Binary("add", mg.add, np.add, twice=True),
+    Binary("add operator", lambda a, b: a + b, np.add),
+    Binary("sub", lambda a, b: a - b, np.subtract, twice=True),
+    Binary("mul", lambda a, b: a * b, np.multiply, twice=True),
+    Binary("div", lambda a, b: a / b, np.divide, b=floats(avoid=(0.0,), margin=0.3),
+           twice=True),
+    Binary("pow", lambda a, b: a ** b, np.power, a=floats(0.2, 2.0), twice=True),
+    # a on the grid k/10, b on k/10 + 0.05: never equal, so no ties
+    Binary("maximum", mg.maximum, np.maximum, a=grid(), b=grid(0.05), twice=True),
+    Binary("minimum", mg.minimum, np.minimum, a=grid(), b=grid(0.05)),
+]
+
+
+@st.composite
+def broadcast_pair(draw, case: Binary, min_side: int = 0, max_side: int = 3) -> tuple:
+    shape_a, shape_b = draw(hnp.mutually_broadcastable_shapes(
+        num_shapes=2, min_dims=0, max_dims=3, min_side=min_side, max_side=max_side)).input_shapes
+    return draw(arrays(shape_a, case.a)), draw(arrays(shape_b, case.b))
+
+
+@pytest.mark.parametrize("case", BINARY, ids=lambda c: c.name)
+@with_device
+@given(data=st.data())
+def test_binary(case: Binary, device: str, data) -> None:
+    a, b = data.draw(broadcast_pair(case), label="a, b")
+    check(case.fn, case.reference, [a, b], device)
+
+
+@pytest.mark.parametrize("case", [c for c in BINARY if c.twice], ids=lambda c: c.name)
+@second_order
+@given(data=st.data())
+def test_binary_second_order(case: Binary, device: str, data) -> None:
+    a, b = data.draw(broadcast_pair(case, min_side=1, max_side=2), label="a, b")
+    assert gradgradcheck(case.fn, tensors([a, b], device))
+
+
+@with_device
+@given(data=st.data())
+def test_where(device: str, data) -> None:
+    shapes_ = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, min_side=0,
+                                                          max_side=3)).input_shapes
+    condition = data.draw(hnp.arrays(np.bool_, shapes_[0]), label="condition")
+    a = data.draw(arrays(shapes_[1]), label="a")
+    b = data.draw(arrays(shapes_[2]), label="b")
+    check(lambda a, b: mg.where(condition, a, b), lambda a, b: np.where(condition, a, b),
+          [a, b], device)
+    assert gradgradcheck(lambda a, b: mg.where(condition, a * a, b * b), tensors([a, b], device))
+
+
+def test_where_takes_a_tensor_condition(device: str) -> None:
+    x = mg.tensor([-1.0, 2.0, -3.0], device=device, requires_grad=True)
+    y = mg.where(x > 0, x, 0.0 * x)
+    np.testing.assert_array_equal(y.numpy(), [0.0, 2.0, 0.0])
+    (gx,) = mg.grad(y.sum(), x)
+    np.testing.assert_array_equal(gx.numpy(), [0.0, 1.0, 0.0])
+
+
+def test_pow_with_a_zero_dim_tensor_exponent(device: str) -> None:
+    a = np.array([[0.5, 1.5, 2.0]])
+    check(lambda a, b: a ** b, np.power, [a, np.array(1.7)], device)
+
+
+# ---------------------------------------------------------------- reductions
+
+
+@st.composite
+def reduction_case(draw, elements=None, min_count: int = 0, unique: bool = False,
+                   max_side: int = 3) -> tuple:
+    """(x, dim, keepdim) where each output combines at least `min_count` elements."""
+    shape = draw(shapes(max_side=max_side))
+    dim = draw(dims(len(shape)))
+    assume(reduced_count(shape, dim) >= min_count)
+    x = draw(arrays(shape, elements, unique=unique))
+    return x, dim, draw(st.booleans())
+
+
+@with_device
+@given(case=reduction_case())
+def test_sum(device: str, case) -> None:
+    x, dim, keepdim = case
+    axis = as_axis(dim, x.ndim)
+    check(lambda x: x.sum(dim, keepdim), lambda x: np.sum(x, axis, keepdims=keepdim),
+          [x], device)
+
+
+@with_device
+@given(case=reduction_case(min_count=1))
+def test_mean(device: str, case) -> None:
+    x, dim, keepdim = case
+    axis = as_axis(dim, x.ndim)
+    check(lambda x: x.mean(dim, keepdim), lambda x: np.mean(x, axis, keepdims=keepdim),
+          [x], device)
+
+
+@with_device
+@given(case=reduction_case(min_count=2), unbiased=st.booleans())
+def test_var(device: str, case, unbiased: bool) -> None:
+    x, dim, keepdim = case
+    axis = as_axis(dim, x.ndim)
+    check(lambda x: x.var(dim, unbiased=unbiased, keepdim=keepdim),
+          lambda x: np.var(x, axis, ddof=int(unbiased), keepdims=keepdim), [x], device)
+
+
+@with_device
+@given(case=reduction_case(elements=grid(), min_count=1, unique=True))
+def test_amax_amin(device: str, case) -> None:
+    x, dim, keepdim = case
+    axis = as_axis(dim, x.ndim)
+    check(lambda x: x.amax(dim, keepdim), lambda x: np.max(x, axis, keepdims=keepdim),
+          [x], device)
+    check(lambda x: mg.amin(x, dim, keepdim), lambda x: np.min(x, axis, keepdims=keepdim),
+          [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_max_min_with_dim_give_values_and_indices(device: str, data) -> None:
+    shape = data.draw(shapes(min_dims=1, min_side=1))
+    x = data.draw(arrays(shape, grid(), unique=True), label="x")
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim")
+    keepdim = data.draw(st.booleans(), label="keepdim")
+    for minigen_fn, np_fn, np_arg in [(mg.max, np.max, np.argmax), (mg.min, np.min, np.argmin)]:
+        values, indices = minigen_fn(Tensor(x, device=device), dim, keepdim)
+        np.testing.assert_array_equal(values.numpy(), np_fn(x, dim, keepdims=keepdim))
+        np.testing.assert_array_equal(indices.numpy(), np_arg(x, dim, keepdims=keepdim))
+        assert indices.dtype == np.int64
+        assert gradcheck(lambda x, f=minigen_fn: f(x, dim, keepdim).values, tensors([x], device))
+    check(lambda x: x.max(), np.max, [x], device)
+    check(lambda x: x.min(), np.min, [x], device)
+
+
+@with_device
+@given(case=reduction_case(min_count=1))
+def test_logsumexp(device: str, case) -> None:
+    x, dim, keepdim = case
+    axis = as_axis(dim, x.ndim)
+    check(lambda x: x.logsumexp(dim, keepdim),
+          lambda x: np.log(np.sum(np.exp(x), axis, keepdims=keepdim)), [x], device)
+
+
+def test_logsumexp_does_not_overflow(device: str) -> None:
+    x = Tensor(np.array([1000.0, 1000.0, -1000.0]), device=device)
+    assert x.logsumexp(0).item() == pytest.approx(1000.0 + math.log(2.0), rel=1e-15)
+
+
+def np_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis, keepdims=True))
+    return e / np.sum(e, axis, keepdims=True)
+
+
+@with_device
+@given(data=st.data())
+def test_softmax_and_log_softmax(device: str, data) -> None:
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    x = data.draw(arrays(shape, floats(-4, 4)), label="x")
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim")
+    check(lambda x: F.softmax(x, dim), lambda x: np_softmax(x, dim), [x], device)
+    check(lambda x: F.log_softmax(x, dim), lambda x: np.log(np_softmax(x, dim)), [x], device)
+
+
+SECOND_ORDER_REDUCTIONS = {
+    "sum": lambda x, dim: x.sum(dim),
+    "mean": lambda x, dim: x.mean(dim, keepdim=True),
+    "var": lambda x, dim: x.var(dim),
+    "logsumexp": lambda x, dim: x.logsumexp(dim),
+    "softmax": lambda x, dim: F.softmax(x, dim),
+    "log_softmax": lambda x, dim: F.log_softmax(x, dim),
+}
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER_REDUCTIONS)
+@second_order
+@given(data=st.data())
+def test_reduction_second_order(name: str, device: str, data) -> None:
+    shape = data.draw(shapes(min_dims=1, min_side=2, max_side=3), label="shape")
+    x = data.draw(arrays(shape, floats(-2, 2)), label="x")
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim")
+    fn = SECOND_ORDER_REDUCTIONS[name]
+    assert gradgradcheck(lambda x: fn(x, dim), tensors([x], device))
+
+
+# ----- ties: max/min split the gradient evenly between the elements that tie
+
+
+def test_max_ties_split_the_gradient_evenly(device: str) -> None:
+    x = mg.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], dtype=mg.float64, device=device,
+                  requires_grad=True)
+    values, indices = x.max(1)
+    np.testing.assert_array_equal(values.numpy(), [3.0, 2.0])
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])  # the first of the tied, as NumPy
+    (gx,) = mg.grad(values, x, mg.tensor([6.0, 3.0], dtype=mg.float64, device=device))
+    np.testing.assert_array_equal(gx.numpy(), [[0.0, 3.0, 3.0], [1.0, 1.0, 1.0]])
+    (gx,) = mg.grad(x.max(), x)  # the 3.0 appears twice in the whole tensor
+    np.testing.assert_array_equal(gx.numpy(), [[0.0, 0.5, 0.5], [0.0, 0.0, 0.0]])
+    (gx,) = mg.grad(x.min(), x)  # 1.0 is the unique minimum
+    np.testing.assert_array_equal(gx.numpy(), [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    (gx,) = mg.grad(x.min(0).values.sum(), x)  # columns: 1<2, 2<3, 2<3
+    np.testing.assert_array_equal(gx.numpy(), [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    (gx,) = mg.grad(x.amin(1).sum(), x)  # row 2 ties three ways
+    np.testing.assert_array_equal(gx.numpy(), [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+
+
+@with_device
+@given(data=st.data())
+def test_max_min_ties_property(device: str, data) -> None:
+    """With many ties (small integers), each winner gets gy / (number of winners)."""
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    x = data.draw(hnp.arrays(np.float64, shape, elements=st.integers(0, 2).map(float)))
+    dim = data.draw(dims(x.ndim), label="dim")
+    axis = as_axis(dim, x.ndim)
+    for minigen_fn, np_fn in [(mg.amax, np.max), (mg.amin, np.min)]:
+        t = Tensor(x, device=device, requires_grad=True)
+        y = minigen_fn(t, dim, keepdim=True)
+        gy = np.random.default_rng(0).standard_normal(y.shape)
+        (gx,) = mg.grad(y, t, Tensor(gy, device=device))
+        winners = x == np_fn(x, axis, keepdims=True)
+        expected = np.where(winners, gy / np.sum(winners, axis, keepdims=True), 0.0)
+        np.testing.assert_allclose(gx.numpy(), expected, rtol=1e-15)
+
+
+def test_maximum_minimum_ties_split_evenly(device: str) -> None:
+    a = mg.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 0.0]], device=device, requires_grad=True)
+    b = mg.tensor(0.0, dtype=mg.float32, device=device, requires_grad=True)
+    ga, gb = mg.grad(mg.maximum(a, b).sum(), [a, b])
+    np.testing.assert_array_equal(ga.numpy(), [[0.5, 1.0, 0.0], [1.0, 0.5, 0.5]])
+    assert gb.item() == 0.5 + 1.0 + 0.5 + 0.5  # half of each of three ties, all of -1 < 0
+    ga, gb = mg.grad(mg.minimum(a, b).sum(), [a, b])
+    np.testing.assert_array_equal(ga.numpy(), [[0.5, 0.0, 1.0], [0.0, 0.5, 0.5]])
+    assert gb.item() == 0.5 + 1.0 + 0.5 + 1.0 + 0.5
+
+
+# ---------------------------------------------------------------- shapes
+
+
+@st.composite
+def new_shapes(draw, shape: tuple) -> tuple:
+    """A shape with the same number of elements, sometimes with a -1."""
+    size = math.prod(shape)
+    options = [shape[::-1], (size,), (1,) + shape + (1,)]
+    if size > 0:
+        options += [(-1,), (-1, 1), (1, -1) + shape[1:]]
+    return draw(st.sampled_from(options))
+
+
+@with_device
+@given(data=st.data())
+def test_reshape_and_view(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes())), label="x")
+    shape = data.draw(new_shapes(x.shape), label="shape")
+    check(lambda x: x.reshape(shape), lambda x: x.reshape(shape), [x], device)
+    check(lambda x: x.view(*shape), lambda x: x.reshape(shape), [x], device)
+    check(lambda x: mg.reshape(x, shape), lambda x: x.reshape(shape), [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_transpose_and_permute(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(min_dims=1, max_dims=4))), label="x")
+    dim0 = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim0")
+    dim1 = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim1")
+    order = data.draw(st.permutations(range(x.ndim)), label="order")
+    check(lambda x: x.transpose(dim0, dim1), lambda x: np.swapaxes(x, dim0, dim1), [x], device)
+    check(lambda x: x.permute(*order), lambda x: np.transpose(x, order), [x], device)
+    check(lambda x: x.T, lambda x: x.T, [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_expand(device: str, data) -> None:
+    shape = data.draw(shapes(max_side=2), label="shape")
+    x = data.draw(arrays(shape), label="x")
+    lead = data.draw(st.lists(st.integers(0, 3), max_size=2), label="new leading dims")
+    sizes = [data.draw(st.integers(0, 3)) if s == 1 else data.draw(st.sampled_from([s, -1]))
+             for s in shape]
+    target = tuple(lead) + tuple(s if s != -1 else shape[i] for i, s in enumerate(sizes))
+    check(lambda x: x.expand(*lead, *sizes), lambda x: np.broadcast_to(x, target), [x], device)
+    check(lambda x: mg.broadcast_to(x, target), lambda x: np.broadcast_to(x, target), [x],
+          device)
+
+
+@with_device
+@given(data=st.data())
+def test_squeeze_unsqueeze_flatten(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(max_side=2))), label="x")
+    n = x.ndim
+    check(lambda x: x.squeeze(), np.squeeze, [x], device)
+    if n > 0:
+        d = data.draw(st.integers(-n, n - 1), label="squeeze dim")
+        expected = (lambda x: np.squeeze(x, d)) if x.shape[d] == 1 else (lambda x: x)
+        check(lambda x: x.squeeze(d), expected, [x], device)
+    u = data.draw(st.integers(-n - 1, n), label="unsqueeze dim")
+    check(lambda x: x.unsqueeze(u), lambda x: np.expand_dims(x, u), [x], device)
+    if n > 0:
+        start = data.draw(st.integers(0, n - 1), label="start_dim")
+        end = data.draw(st.integers(start, n - 1), label="end_dim")
+        flat = x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:]
+        check(lambda x: x.flatten(start, end), lambda x: x.reshape(flat), [x], device)
+    check(lambda x: x.flatten(), lambda x: x.reshape(-1), [x], device)
+
+
+# ----- indexing
+
+
+@with_device
+@given(data=st.data())
+def test_getitem_basic(device: str, data) -> None:
+    """Ints, slices (with steps, negative too), None and Ellipsis."""
+    x = data.draw(arrays(data.draw(shapes(min_dims=1, max_dims=3, max_side=4))), label="x")
+    key = data.draw(hnp.basic_indices(x.shape, allow_newaxis=True, allow_ellipsis=True),
+                    label="key")
+    check(lambda x: x[key], lambda x: x[key], [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_getitem_integer_arrays_with_repeats(device: str, data) -> None:
+    """Advanced indexing: a repeated index gets the sum of its gradients (scatter-add)."""
+    x = data.draw(arrays(data.draw(shapes(min_dims=1, max_dims=3, min_side=1))), label="x")
+    key = data.draw(hnp.integer_array_indices(
+        x.shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=5)),
+        label="key")
+    check(lambda x: x[key], lambda x: x[key], [x], device)
+    rows = data.draw(st.lists(st.integers(-x.shape[0], x.shape[0] - 1), max_size=6),
+                     label="rows")
+    check(lambda x: x[rows], lambda x: x[rows], [x], device)  # a list picks along dim 0
+    if x.ndim >= 2:  # advanced index mixed with a slice
+        mixed = (np.array(rows, dtype=np.int64), slice(None, None, -1))
+        check(lambda x: x[mixed], lambda x: x[mixed], [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_getitem_boolean_mask(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(min_dims=1, max_dims=3))), label="x")
+    mask = data.draw(hnp.arrays(np.bool_, x.shape), label="mask")
+    check(lambda x: x[mask], lambda x: x[mask], [x], device)
+    check(lambda x: x[Tensor(mask, device=device)], lambda x: x[mask], [x], device)
+    rows = data.draw(hnp.arrays(np.bool_, x.shape[:1]), label="row mask")
+    check(lambda x: x[rows], lambda x: x[rows], [x], device)
+
+
+def test_repeated_index_accumulates(device: str) -> None:
+    x = mg.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    (gx,) = mg.grad(x[[0, 2, 0, 0]], x, mg.tensor([1.0, 10.0, 100.0, 1000.0], device=device))
+    np.testing.assert_array_equal(gx.numpy(), [1101.0, 0.0, 10.0])
+
+
+# ----- joining and splitting
+
+
+@with_device
+@given(data=st.data())
+def test_cat_and_stack(device: str, data) -> None:
+    shape = data.draw(shapes(min_dims=1, max_side=2), label="shape")
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    lengths = data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=3), label="lengths")
+    pieces = []
+    for length in lengths:
+        piece_shape = list(shape)
+        piece_shape[dim] = length
+        pieces.append(data.draw(arrays(tuple(piece_shape))))
+    check(lambda *xs: mg.cat(xs, dim), lambda *xs: np.concatenate(xs, dim), pieces, device)
+    same = [data.draw(arrays(shape)) for _ in lengths]
+    new_dim = data.draw(st.integers(-len(shape) - 1, len(shape)), label="stack dim")
+    check(lambda *xs: mg.stack(xs, new_dim), lambda *xs: np.stack(xs, new_dim), same, device)
+
+
+@with_device
+@given(data=st.data())
+def test_split_and_chunk(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(min_dims=1, max_side=4))), label="x")
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim")
+    length = x.shape[dim]
+    size = data.draw(st.integers(1, 4), label="split size")
+    edges = list(range(size, length, size))
+    check(lambda x: x.split(size, dim), lambda x: tuple(np.split(x, edges, dim)), [x], device)
+    sections = data.draw(st.lists(st.integers(0, length), min_size=1, max_size=3), label="cuts")
+    cuts = sorted(sections)
+    sizes = [b - a for a, b in zip([0] + cuts, cuts + [length])]
+    check(lambda x: mg.split(x, sizes, dim), lambda x: tuple(np.split(x, cuts, dim)), [x],
+          device)
+    chunks = data.draw(st.integers(1, 4), label="chunks")
+    step = max(-(-length // chunks), 1)  # ceil(length / chunks), as torch.chunk
+    chunk_edges = list(range(step, length, step))
+    check(lambda x: x.chunk(chunks, dim), lambda x: tuple(np.split(x, chunk_edges, dim)), [x],
+          device)
+
+
+def test_split_sizes_must_add_up(device: str) -> None:
+    with pytest.raises(ValueError, match=r"split: sizes \[1, 1\] do not add up to 3"):
+        mg.split(mg.zeros(3, device=device), [1, 1])
+
+
+@with_device
+@given(data=st.data())
+def test_pad(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(min_dims=1))), label="x")
+    n_dims = data.draw(st.integers(1, x.ndim), label="padded dims")
+    pad = data.draw(st.lists(st.integers(0, 2), min_size=2 * n_dims, max_size=2 * n_dims))
+    value = data.draw(floats(), label="value")
+    widths = [(0, 0)] * (x.ndim - n_dims) + [(pad[2 * i], pad[2 * i + 1])
+                                             for i in reversed(range(n_dims))]
+    check(lambda x: mg.pad(x, pad, value=value),
+          lambda x: np.pad(x, widths, constant_values=value), [x], device)
+
+
+# ----- dtype casts
+
+
+@with_device
+@given(x=hnp.arrays(np.float64, shapes(), elements=st.integers(-64, 64).map(lambda k: k / 8)))
+def test_cast(device: str, x: np.ndarray) -> None:
+    """Cast is linear, so central differences are exact for any step: the step 1/64 keeps
+    x +- step exactly representable in float32 (the inputs are multiples of 1/8)."""
+    y = Tensor(x, device=device).float()
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.numpy(), x.astype(np.float32))
+    assert gradcheck(lambda x: x.float(), tensors([x], device), eps=1 / 64)
+    assert gradcheck(lambda x: x.to(mg.float32).double() * 3.0, tensors([x], device), eps=1 / 64)
+    t = Tensor(x, device=device, requires_grad=True)
+    (gx,) = mg.grad(t.float(), t, mg.ones(x.shape, device=device))
+    assert gx.dtype == np.float64  # the gradient has the dtype of the input, not the output
+
+
+# ---------------------------------------------------------------- matmul
+
+
+@st.composite
+def matmul_pair(draw, min_side: int = 0, max_side: int = 3) -> tuple:
+    """Operands for a @ b: 1-d, 2-d and batched, with broadcast batch dims (numpy's rules)."""
+    shape_a, shape_b = draw(hnp.mutually_broadcastable_shapes(
+        signature=np.matmul.signature, max_dims=2, min_side=min_side,
+        max_side=max_side)).input_shapes
+    return draw(arrays(shape_a)), draw(arrays(shape_b))
+
+
+@with_device
+@given(pair=matmul_pair())
+def test_matmul(device: str, pair) -> None:
+    check(lambda a, b: a @ b, np.matmul, list(pair), device)
+    check(mg.matmul, np.matmul, list(pair), device)
+
+
+@second_order
+@given(pair=matmul_pair(min_side=1, max_side=2))
+def test_matmul_second_order(device: str, pair) -> None:
+    assert gradgradcheck(mg.matmul, tensors(list(pair), device))
+
+
+@pytest.mark.parametrize("shapes_", [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)),
+                                     ((3,), (4, 3, 2)), ((4, 2, 3), (3,)),
+                                     ((2, 1, 2, 3), (4, 3, 2))])
+def test_matmul_1d_and_batched_shapes(device: str, shapes_) -> None:
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s) for s in shapes_)
+    check(mg.matmul, np.matmul, [a, b], device)
+
+
+# ---------------------------------------------------------------- second order, shape ops
+
+
+SECOND_ORDER_SHAPE_OPS = {
+    # each squares its input first, so the second derivative is not trivially zero
+    "getitem": lambda x: (x * x)[[1, 0, 1], 1:],
+    "getitem mask": lambda x: (x * x)[np.array([True, False, True])],
+    "cat": lambda x: mg.cat([x * x, x, x ** 3], dim=1),
+    "stack": lambda x: mg.stack([x * x, x], dim=-1),
+    "reshape": lambda x: (x * x).reshape(2, 3, 1).reshape(-1),
+    "permute": lambda x: (x * x).reshape(3, 1, 2).permute(2, 0, 1),
+    "expand": lambda x: (x * x)[:, :1].expand(2, 3, 4),
+    "pad": lambda x: mg.pad(x * x, (1, 2, 0, 1), value=0.5),
+    "split": lambda x: mg.split(x ** 3, [1, 1], dim=1),
+    "max": lambda x: (x * x).amax(1),
+}
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER_SHAPE_OPS)
+def test_shape_ops_second_order(name: str, device: str) -> None:
+    x = np.array([[0.3, -1.2], [0.8, 1.5], [-0.6, 2.1]])  # no ties under x * x in a row
+    assert gradgradcheck(SECOND_ORDER_SHAPE_OPS[name], tensors([x], device))
+
+
+# ---------------------------------------------------------------- layouts
+
+
+def test_transposed_inputs_reach_the_op_non_contiguous(device: str) -> None:
+    """The `arrays` strategy's transposed inputs stay non-contiguous through gradcheck."""
+    seen = []
+
+    def record(x: Tensor) -> Tensor:
+        seen.append(x.data.flags.c_contiguous)
+        return x.exp()
+
+    x = np.arange(6.0).reshape(3, 2).T / 6
+    assert gradcheck(record, tensors([x], device))
+    assert seen and not any(seen)
+
+
+def test_ops_on_strided_views(device: str) -> None:
+    """Ops see views with steps (x[:, ::2]) and broadcast (stride-0) arrays."""
+    x = np.linspace(0.1, 2.0, 24).reshape(4, 6)
+    check(lambda x: x[:, ::2].exp() * x[::-1, 1::2], lambda x: np.exp(x[:, ::2]) * x[::-1, 1::2],
+          [x], device)
+    check(lambda x: (x[:1].expand(4, 6) * x).sum(0), lambda x: (x[:1] * x).sum(0), [x], device)
