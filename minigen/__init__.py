@@ -45,3 +45,5 @@ __all__ = [
     "broadcast_to", "cat", "chunk", "expand", "flatten", "pad", "permute", "reshape", "split",
     "squeeze", "stack", "transpose", "unsqueeze",
 ]
+
+from minigen import checkpoint, nn, optim  # noqa: E402 (they import the names above)
