@@ -1,2 +1,25 @@
 """minigen.nn: modules (layers with parameters) and their functional forms."""
-from minigen.nn import functional
+from minigen.nn import functional, init
+from minigen.nn.attention import MultiheadAttention
+from minigen.nn.conv import AvgPool2d, Conv2d, ConvTranspose2d, MaskedConv2d, MaxPool2d, Upsample
+from minigen.nn.coupling import AffineCoupling
+from minigen.nn.dropout import Dropout
+from minigen.nn.embedding import Embedding
+from minigen.nn.layers import (ELU, GELU, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU,
+                               Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
+from minigen.nn.losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss,
+                               MSELoss, NLLLoss)
+from minigen.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from minigen.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+
+__all__ = [
+    "functional", "init",
+    "ELU", "GELU", "Flatten", "Identity", "LeakyReLU", "Linear", "LogSoftmax", "ReLU", "Sigmoid",
+    "SiLU", "Softmax", "Softplus", "Tanh", "Unflatten",
+    "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential",
+    "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "Dropout", "Embedding",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "L1Loss", "MSELoss",
+    "NLLLoss",
+    "MultiheadAttention", "Conv2d", "ConvTranspose2d", "MaskedConv2d", "AffineCoupling",
+    "MaxPool2d", "AvgPool2d", "Upsample",
+]

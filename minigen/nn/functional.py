@@ -8,9 +8,16 @@ from __future__ import annotations
 import math
 
 from minigen.autograd import Tensor
+from minigen.nn.dropout import dropout
+from minigen.nn.embedding import embedding
+from minigen.nn.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
+                               cross_entropy, kl_div, l1_loss, mse_loss, nll_loss)
+from minigen.nn.normalization import batch_norm, group_norm, layer_norm
 from minigen.ops import arithmetic
 from minigen.ops.arithmetic import leaky_relu, relu, sigmoid, softplus, tanh, where
+from minigen.ops.conv import conv2d, conv_transpose2d
 from minigen.ops.linalg import matmul
+from minigen.ops.pool import avg_pool2d, interpolate, max_pool2d
 from minigen.ops.reduce import logsumexp
 
 # ---------------------------------------------------------------- activations
@@ -62,4 +69,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 __all__ = ["elu", "gelu", "leaky_relu", "linear", "log_softmax", "relu", "sigmoid", "silu",
-           "softmax", "softplus", "swish", "tanh"]
+           "softmax", "softplus", "swish", "tanh",
+           "avg_pool2d", "conv2d", "conv_transpose2d", "interpolate", "max_pool2d",
+           "batch_norm", "group_norm", "layer_norm", "dropout", "embedding",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "kl_div",
+           "l1_loss", "mse_loss", "nll_loss",
+           "scaled_dot_product_attention"]
+
+# attention is composed from softmax above; it is imported last because it imports this module
+from minigen.nn.attention import scaled_dot_product_attention  # noqa: E402

@@ -1,0 +1,263 @@
+"""2-D convolution and transposed convolution by im2col and one matrix product.
+
+im2col copies every kernel-sized patch of the image into one column of a
+matrix, so a convolution becomes a single matrix product:
+
+    col[(c, i, j), (p, q, n)] = x_pad[n, c, s*p + d*i, s*q + d*j]
+    y[n, o, p, q] = sum over (c, i, j) of W[o, (c, i, j)] * col[(c, i, j), (p, q, n)]
+
+col2im is its adjoint: it adds each column entry back onto the pixel it was
+copied from. The two are Functions whose backwards are each other, so the
+backward of a convolution (a matmul, a col2im, reshapes) can be differentiated
+again. A transposed convolution is the same pair run the other way round:
+matmul first, then col2im.
+
+The column array is laid out (C, kh, kw, Ho, Wo, N): rows are the patch
+elements, columns the output pixels of the whole batch, so the forward, the
+weight gradient and the input gradient are each one large matrix product.
+The batch is the last (fastest) axis, and the padded image is kept as
+(C, H, W, N) inside im2col and col2im: then each kernel offset copies runs of
+N contiguous numbers, not runs of Wo (often just 4 or 8), which makes the
+copies several times faster. The output (N, O, Ho, Wo) is a view of an
+(O, Ho, Wo, N) array; elementwise ops keep that memory order, so the next
+convolution finds its input already laid out as it needs it.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Sequence
+
+from minigen.autograd import Function, Tensor
+from minigen.backend import get_array_module
+from minigen.ops.linalg import matmul
+from minigen.ops.shape import pad, permute, reshape, transpose
+
+IntPair = int | Sequence[int]
+
+
+def pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
+    """An int or a pair of ints as (height, width), as PyTorch accepts them."""
+    try:
+        values = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+        if len(values) == 2:
+            return (operator.index(values[0]), operator.index(values[1]))
+    except TypeError:
+        pass
+    raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """floor((size + 2 padding - dilation (kernel - 1) - 1) / stride) + 1 (PyTorch's Conv2d)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _tap(offset: int, stride: int, count: int) -> slice:
+    """The rows (or columns) of the padded image that kernel offset `offset` reads."""
+    return slice(offset, offset + stride * (count - 1) + 1, stride)
+
+
+class Im2col(Function):
+    """Patches of x as columns: col[c, i, j, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j].
+
+    x: (N, C, H, W), zero-padded by `padding` -> col: (C, kh, kw, Ho, Wo, N).
+    Parameters: kernel_size, stride, padding, dilation, out_size = (Ho, Wo).
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        ho, wo = self.out_size
+        x_chwn = x.transpose(1, 2, 3, 0)  # batch last, as in col
+        if ph or pw:
+            x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+            x_pad[:, ph:ph + h, pw:pw + w] = x_chwn
+        else:
+            x_pad = x_chwn
+        col = xp.empty((c, kh, kw, ho, wo, n), dtype=x.dtype)
+        for i in range(kh):  # a loop over kernel offsets, never over pixels
+            for j in range(kw):
+                col[:, i, j] = x_pad[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
+        return col
+
+    def backward(self, gcol):
+        (x,) = self.inputs
+        return Col2im.apply(gcol, image_shape=x.shape, stride=self.stride,
+                            padding=self.padding, dilation=self.dilation)
+
+
+class Col2im(Function):
+    """The adjoint of Im2col: x_pad[n, c, s*p + d*i, s*q + d*j] += col[c, i, j, p, q, n].
+
+    col: (C, kh, kw, Ho, Wo, N) -> x: image_shape = (N, C, H, W), padding cropped off.
+    Parameters: image_shape, stride, padding, dilation.
+    """
+
+    def forward(self, col):
+        xp = get_array_module(col)
+        c, kh, kw, ho, wo, n = col.shape
+        h, w = self.image_shape[2:]
+        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
+        x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
+        for i in range(kh):  # overlapping patches add up
+            for j in range(kw):
+                x_pad[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += col[:, i, j]
+        return x_pad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+
+    def backward(self, gx):
+        (col,) = self.inputs
+        c, kh, kw, ho, wo, n = col.shape
+        return Im2col.apply(gx, kernel_size=(kh, kw), stride=self.stride,
+                            padding=self.padding, dilation=self.dilation, out_size=(ho, wo))
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_image(x: Tensor, op: str, name: str = "input") -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-d {name} (N, C, H, W), got shape {x.shape}")
+
+
+def check_geometry(stride: tuple, padding: tuple, dilation: tuple, op: str) -> None:
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be positive and "
+                         f"padding {padding} non-negative")
+
+
+def checked_output_size(shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple,
+                        dilation: tuple, op: str) -> tuple[int, int]:
+    """(Ho, Wo), or a clear error when the dilated kernel does not fit the padded input."""
+    padded = tuple(shape[2 + k] + 2 * padding[k] for k in range(2))
+    extent = tuple(dilation[k] * (kernel_size[k] - 1) + 1 for k in range(2))
+    if extent[0] > padded[0] or extent[1] > padded[1]:
+        raise ValueError(
+            f"{op}: the kernel {kernel_size} (dilated extent {extent}) is bigger than the "
+            f"padded input {padded} (input shape {shape}, padding {padding})")
+    return tuple(conv_output_size(shape[2 + k], kernel_size[k], stride[k], padding[k],
+                                  dilation[k]) for k in range(2))  # type: ignore[return-value]
+
+
+def _check_bias(bias: Tensor | None, channels: int, op: str) -> None:
+    if bias is not None and bias.shape != (channels,):
+        raise ValueError(f"{op}: bias must have shape ({channels},), one per output channel, "
+                         f"got {bias.shape}")
+
+
+def _check_groups(groups: int, op: str) -> None:
+    if groups != 1:
+        raise ValueError(f"{op}: only groups=1 is supported, got groups={groups}")
+
+
+def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
+    return y if bias is None else y + reshape(bias, (1, bias.shape[0], 1, 1))
+
+
+def _same_padding(x: Tensor, kernel_size: tuple, stride: tuple, dilation: tuple) -> Tensor:
+    """Zero-pad x so that a stride-1 convolution keeps its size (PyTorch's padding='same').
+
+    The total padding is d (k - 1); when it is odd, the extra row/column goes
+    at the bottom/right, as in PyTorch.
+    """
+    if stride != (1, 1):
+        raise ValueError(f"conv2d: padding='same' needs stride 1, got stride {stride}")
+    widths = []
+    for k in (1, 0):  # pad() takes the last dim first: (left, right, top, bottom)
+        total = dilation[k] * (kernel_size[k] - 1)
+        widths += [total // 2, total - total // 2]
+    return pad(x, widths) if any(widths) else x
+
+
+# ---------------------------------------------------------------- convolution
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
+           padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation, as torch.nn.functional.conv2d.
+
+    y[n, o, p, q] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, s*p + d*i, s*q + d*j]
+    x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) -> y: (N, O, Ho, Wo) with
+    Ho = floor((H + 2 padding - dilation (kh - 1) - 1) / stride) + 1.
+    padding may also be 'valid' (no padding) or 'same' (stride 1, output size = input size).
+    """
+    check_image(x, "conv2d")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: expected a 4-d weight (out_channels, in_channels, kh, kw), "
+                         f"got shape {weight.shape}")
+    _check_groups(groups, "conv2d")
+    out_channels, in_channels, kh, kw = weight.shape
+    if x.shape[1] != in_channels:
+        raise ValueError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
+                         f"the weight expects {in_channels} (shape {weight.shape})")
+    _check_bias(bias, out_channels, "conv2d")
+    stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
+    if padding == "same":
+        x = _same_padding(x, (kh, kw), stride, dilation)
+        padding = 0
+    elif padding == "valid":
+        padding = 0
+    padding = pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
+    check_geometry(stride, padding, dilation, "conv2d")
+    ho, wo = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
+    n = x.shape[0]
+
+    col = Im2col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
+                       dilation=dilation, out_size=(ho, wo))
+    col = reshape(col, (in_channels * kh * kw, ho * wo * n))
+    y = matmul(reshape(weight, (out_channels, in_channels * kh * kw)), col)  # (O, Ho*Wo*N)
+    y = permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2)
+    return _add_bias(y, bias)
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
+                               output_padding: int, dilation: int) -> int:
+    """(size - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1 (PyTorch)."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+                     stride: IntPair = 1, padding: IntPair = 0, output_padding: IntPair = 0,
+                     groups: int = 1, dilation: IntPair = 1) -> Tensor:
+    """2-D transposed convolution, as torch.nn.functional.conv_transpose2d.
+
+    The adjoint of conv2d with the same weight: each input pixel spreads a
+    weighted copy of the kernel onto the output, and overlaps add up:
+    y = col2im(W^T x) + b, that is y_pad[n, o, s*p + d*i, s*q + d*j] += W[c, o, i, j] x[n, c, p, q].
+    x: (N, C_in, H, W), weight: (C_in, C_out, kh, kw), bias: (C_out,) -> y: (N, C_out, Ho, Wo)
+    with Ho = (H - 1) stride - 2 padding + dilation (kh - 1) + output_padding + 1.
+    """
+    op = "conv_transpose2d"
+    check_image(x, op)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-d weight (in_channels, out_channels, kh, kw), "
+                         f"got shape {weight.shape}")
+    _check_groups(groups, op)
+    in_channels, out_channels, kh, kw = weight.shape
+    if x.shape[1] != in_channels:
+        raise ValueError(f"{op}: the input has {x.shape[1]} channels (shape {x.shape}) but "
+                         f"the weight expects {in_channels} (shape {weight.shape})")
+    _check_bias(bias, out_channels, op)
+    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
+    dilation = pair(dilation, "dilation", op)
+    output_padding = pair(output_padding, "output_padding", op)
+    check_geometry(stride, padding, dilation, op)
+    for k in range(2):
+        if not 0 <= output_padding[k] < max(stride[k], dilation[k]):
+            raise ValueError(f"{op}: output_padding {output_padding} must be non-negative and "
+                             f"smaller than either stride {stride} or dilation {dilation}")
+    n, _, h, w = x.shape
+    out_size = tuple(conv_transpose_output_size(x.shape[2 + k], (kh, kw)[k], stride[k],
+                                                padding[k], output_padding[k], dilation[k])
+                     for k in range(2))
+    if min(out_size) < 1:
+        raise ValueError(f"{op}: the output would have size {out_size} for input shape "
+                         f"{x.shape}, kernel {(kh, kw)}, stride {stride}, padding {padding}")
+
+    x_rows = reshape(permute(x, 1, 2, 3, 0), (in_channels, h * w * n))
+    weight_rows = reshape(weight, (in_channels, out_channels * kh * kw))
+    col = matmul(transpose(weight_rows, 0, 1), x_rows)  # (C_out*kh*kw, H*W*N)
+    col = reshape(col, (out_channels, kh, kw, h, w, n))
+    y = Col2im.apply(col, image_shape=(n, out_channels) + out_size, stride=stride,
+                     padding=padding, dilation=dilation)
+    return _add_bias(y, bias)

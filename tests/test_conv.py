@@ -1,0 +1,349 @@
+"""conv2d and conv_transpose2d (minigen/ops/conv.py) against direct loops, the adjoint
+identity, PyTorch's shape formulas, and gradient checks of first and second order."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import minigen as mg
+import minigen.nn.functional as F
+from minigen.gradcheck import gradcheck, gradgradcheck
+from minigen.ops.conv import Col2im, Im2col
+
+with_device = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+# ---------------------------------------------------------------- direct-loop references
+
+
+def conv2d_reference(x, w, b, stride, padding, dilation):
+    """y[n, o, p, q] = b[o] + sum_{c, i, j} w[o, c, i, j] x_pad[n, c, s p + d i, s q + d j]."""
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    x_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    x_pad[:, :, ph:ph + h, pw:pw + wd] = x
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, o, ho, wo))
+    for p, q, i, j in itertools.product(range(ho), range(wo), range(kh), range(kw)):
+        y[:, :, p, q] += x_pad[:, :, sh * p + dh * i, sw * q + dw * j] @ w[:, :, i, j].T
+    return y if b is None else y + b[None, :, None, None]
+
+
+def conv_transpose2d_reference(x, w, b, stride, padding, output_padding, dilation):
+    """Each input pixel adds w[c, :, i, j] x[n, c, p, q] at (s p + d i, s q + d j), then crop."""
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(padding), pair(dilation)
+    (oh, ow) = pair(output_padding)
+    n, c, h, wd = x.shape
+    _, o, kh, kw = w.shape
+    ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oh + 1
+    wo = (wd - 1) * sw - 2 * pw + dw * (kw - 1) + ow + 1
+    y_pad = np.zeros((n, o, ho + 2 * ph, wo + 2 * pw))
+    for p, q, i, j in itertools.product(range(h), range(wd), range(kh), range(kw)):
+        y_pad[:, :, sh * p + dh * i, sw * q + dw * j] += x[:, :, p, q] @ w[:, :, i, j]
+    y = y_pad[:, :, ph:ph + ho, pw:pw + wo]
+    return y if b is None else y + b[None, :, None, None]
+
+
+@st.composite
+def conv_settings(draw, max_channels=3):
+    """Shapes and settings where the dilated kernel fits the padded input."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    size = []
+    for k in range(2):
+        smallest = max(1, dilation[k] * (kernel[k] - 1) + 1 - 2 * padding[k])
+        size.append(draw(st.integers(smallest, smallest + 4)))
+    n, c, o = (draw(st.integers(1, 2)), draw(st.integers(1, max_channels)),
+               draw(st.integers(1, max_channels)))
+    return dict(x_shape=(n, c, *size), w_shape=(o, c, *kernel), stride=stride,
+                padding=padding, dilation=dilation, bias=draw(st.booleans()))
+
+
+def arrays(rng, settings_):
+    x = rng.standard_normal(settings_["x_shape"])
+    w = rng.standard_normal(settings_["w_shape"])
+    b = rng.standard_normal(settings_["w_shape"][0]) if settings_["bias"] else None
+    return x, w, b
+
+
+def on(device, *arrays_):
+    return [None if a is None else mg.tensor(a, device=device) for a in arrays_]
+
+
+# ---------------------------------------------------------------- forward
+
+
+@with_device
+@given(conv_settings())
+def test_conv2d_matches_direct_loop(device, s):
+    x, w, b = arrays(np.random.default_rng(1), s)
+    y = F.conv2d(*on(device, x, w, b), stride=s["stride"], padding=s["padding"],
+                 dilation=s["dilation"])
+    expected = conv2d_reference(x, w, b, s["stride"], s["padding"], s["dilation"])
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@with_device
+@given(conv_settings(), st.data())
+def test_conv_transpose2d_matches_direct_loop(device, s, data):
+    rng = np.random.default_rng(2)
+    o, c, kh, kw = s["w_shape"]
+    x = rng.standard_normal(s["x_shape"])
+    w = rng.standard_normal((c, o, kh, kw))  # (in, out, kh, kw)
+    b = rng.standard_normal(o) if s["bias"] else None
+    limit = [max(s["stride"][k], s["dilation"][k]) - 1 for k in range(2)]
+    output_padding = (data.draw(st.integers(0, limit[0])), data.draw(st.integers(0, limit[1])))
+    expected = conv_transpose2d_reference(x, w, b, s["stride"], s["padding"], output_padding,
+                                          s["dilation"])
+    if min(expected.shape[2:]) < 1:
+        with pytest.raises(ValueError, match="conv_transpose2d: the output would have size"):
+            F.conv_transpose2d(*on(device, x, w, b), stride=s["stride"],
+                               padding=s["padding"], output_padding=output_padding,
+                               dilation=s["dilation"])
+        return
+    y = F.conv_transpose2d(*on(device, x, w, b), stride=s["stride"], padding=s["padding"],
+                           output_padding=output_padding, dilation=s["dilation"])
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_float32_stays_float32(device):
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(2, 3, 6, 5), (4, 3, 3, 3),
+                                                                   (4,)])
+    y = F.conv2d(*on(device, x, w, b), stride=2, padding=1)
+    assert y.dtype == np.float32
+    expected = conv2d_reference(x.astype(np.float64), w, b, 2, 1, 1)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_zero_batch(device):
+    x = mg.zeros(0, 3, 5, 5, device=device)
+    w = mg.randn(2, 3, 3, 3, device=device)
+    assert F.conv2d(x, w, padding=1).shape == (0, 2, 5, 5)
+    wt = mg.randn(3, 2, 3, 3, device=device)
+    assert F.conv_transpose2d(x, wt, stride=2).shape == (0, 2, 11, 11)
+
+
+def test_conv2d_padding_same_and_valid(device):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 2, 6, 7))
+    for kernel, dilation in [((3, 3), (1, 1)), ((2, 4), (1, 1)), ((3, 2), (2, 3))]:
+        w = rng.standard_normal((3, 2, *kernel))
+        y = F.conv2d(*on(device, x, w), padding="same", dilation=dilation)
+        # PyTorch's 'same': total padding d (k - 1), the odd one out at the bottom / right
+        widths = [(0, 0), (0, 0)]
+        for k in range(2):
+            total = dilation[k] * (kernel[k] - 1)
+            widths.append((total // 2, total - total // 2))
+        expected = conv2d_reference(np.pad(x, widths), w, None, 1, 0, dilation)
+        assert y.shape == x.shape[:1] + (3,) + x.shape[2:]
+        np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+    w = rng.standard_normal((3, 2, 3, 3))
+    valid = F.conv2d(*on(device, x, w), padding="valid")
+    np.testing.assert_allclose(valid.numpy(), conv2d_reference(x, w, None, 1, 0, 1),
+                               rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def test_output_shapes_follow_pytorch_formulas(device):
+    """H_out = floor((H + 2p - d (k - 1) - 1) / s + 1) for conv2d (PyTorch's Conv2d docs);
+    H_out = (H - 1) s - 2p + d (k - 1) + output_padding + 1 for conv_transpose2d."""
+    for h, k, s, p, d in itertools.product([5, 8], [1, 2, 3], [1, 2, 3], [0, 1], [1, 2]):
+        x = mg.zeros(1, 2, h, h + 1, device=device)
+        expected = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size in (h, h + 1)]
+        y = F.conv2d(x, mg.zeros(3, 2, k, k, device=device), stride=s, padding=p, dilation=d)
+        assert y.shape == (1, 3, *expected), (h, k, s, p, d)
+        for op in range(max(s, d)):
+            expected = [(size - 1) * s - 2 * p + d * (k - 1) + op + 1 for size in (h, h + 1)]
+            y = F.conv_transpose2d(x, mg.zeros(2, 3, k, k, device=device), stride=s, padding=p,
+                                   output_padding=op, dilation=d)
+            assert y.shape == (1, 3, *expected), (h, k, s, p, op, d)
+
+
+# ---------------------------------------------------------------- adjoint identities
+
+
+def inner(a, b):
+    return float((a * b).sum().item())
+
+
+def test_im2col_and_col2im_are_adjoint(device):
+    """<im2col(x), c> = <x, col2im(c)>: col2im is the transpose of the linear map im2col."""
+    rng = np.random.default_rng(5)
+    params = dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 2), dilation=(2, 1))
+    x = mg.tensor(rng.standard_normal((2, 3, 7, 6)), device=device)
+    cols = Im2col.apply(x, out_size=(4, 8), **params)
+    assert cols.shape == (3, 2, 3, 4, 8, 2)
+    c = mg.tensor(rng.standard_normal(cols.shape), device=device)
+    params.pop("kernel_size")
+    back = Col2im.apply(c, image_shape=x.shape, **params)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(inner(cols, c), inner(x, back), rtol=1e-12)
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 0, 1), (1, 1, 1), (2, 1, 1),
+                                                       (2, (2, 1), 1), ((2, 3), 1, (2, 1))])
+def test_conv2d_and_conv_transpose2d_are_adjoint(device, stride, padding, dilation):
+    """<conv2d(x; W), y> = <x, conv_transpose2d(y; W)> when the transpose gives x's shape."""
+    rng = np.random.default_rng(6)
+    x = mg.tensor(rng.standard_normal((2, 3, 9, 8)), device=device)
+    w = mg.tensor(rng.standard_normal((4, 3, 3, 2)), device=device)
+    y_shape = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation).shape
+    y = mg.tensor(rng.standard_normal(y_shape), device=device)
+    # the rows a strided conv2d never reads come back through output_padding
+    s, p, d = pair(stride), pair(padding), pair(dilation)
+    output_padding = tuple((x.shape[2 + k] + 2 * p[k] - d[k] * (w.shape[2 + k] - 1) - 1) % s[k]
+                           for k in range(2))
+    back = F.conv_transpose2d(y, w, stride=stride, padding=padding,
+                              output_padding=output_padding, dilation=dilation)
+    assert back.shape == x.shape
+    lhs = inner(F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation), y)
+    np.testing.assert_allclose(lhs, inner(x, back), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- gradients
+
+
+CONV_CASES = [
+    dict(stride=1, padding=0, dilation=1),
+    dict(stride=2, padding=1, dilation=1),
+    dict(stride=(1, 2), padding=(2, 1), dilation=(2, 1)),
+]
+
+
+@pytest.mark.parametrize("params", CONV_CASES)
+def test_conv2d_gradcheck(device, params):
+    rng = np.random.default_rng(7)
+    x, w, b = on(device, rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 2, 3, 2)),
+                 rng.standard_normal(3))
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, **params), [x, w, b])
+
+
+@settings(with_device, max_examples=10)
+@given(conv_settings(max_channels=2), st.data())
+def test_conv_gradchecks_drawn(device, s, data):
+    """First-order checks of both ops over drawn strides, paddings and dilations."""
+    x, w, b = on(device, *arrays(np.random.default_rng(13), dict(s, bias=True)))
+    params = dict(stride=s["stride"], padding=s["padding"], dilation=s["dilation"])
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, **params), [x, w, b])
+    # the transpose maps conv2d's output shape back: weight (O, C, kh, kw) is (in, out, ...)
+    rng = np.random.default_rng(14)
+    y, bias = on(device, rng.standard_normal(F.conv2d(x, w, **params).shape),
+                 rng.standard_normal(w.shape[1]))
+    output_padding = tuple(data.draw(st.integers(0, max(s["stride"][k], s["dilation"][k]) - 1))
+                           for k in range(2))
+    out_size = [(y.shape[2 + k] - 1) * s["stride"][k] - 2 * s["padding"][k]
+                + s["dilation"][k] * (w.shape[2 + k] - 1) + output_padding[k] + 1
+                for k in range(2)]
+    if min(out_size) >= 1:
+        assert gradcheck(lambda y, w, b: F.conv_transpose2d(
+            y, w, b, output_padding=output_padding, **params), [y, w, bias])
+
+
+def test_conv2d_gradcheck_non_contiguous_input(device):
+    rng = np.random.default_rng(8)
+    x = mg.tensor(rng.standard_normal((2, 6, 5, 2)), device=device)
+    x.data = x.data.transpose(0, 3, 2, 1)  # (2, 2, 5, 6), strides of a transposed array
+    assert not x.data.flags["C_CONTIGUOUS"]
+    w = mg.tensor(rng.standard_normal((3, 2, 2, 3)), device=device)
+    assert gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), [x, w])
+
+
+@pytest.mark.parametrize("params", CONV_CASES)
+def test_conv_transpose2d_gradcheck(device, params):
+    rng = np.random.default_rng(9)
+    x, w, b = on(device, rng.standard_normal((2, 2, 3, 4)), rng.standard_normal((2, 3, 3, 2)),
+                 rng.standard_normal(3))
+    output_padding = 1 if params["stride"] == 2 else 0
+    assert gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, output_padding=output_padding,
+                                                        **params), [x, w, b])
+
+
+@pytest.mark.parametrize("params", CONV_CASES[1:])
+def test_conv2d_gradgradcheck(device, params):
+    rng = np.random.default_rng(10)
+    x, w, b = on(device, rng.standard_normal((1, 2, 4, 5)), rng.standard_normal((2, 2, 2, 3)),
+                 rng.standard_normal(2))
+    assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **params), [x, w, b])
+
+
+@pytest.mark.parametrize("params", CONV_CASES[1:])
+def test_conv_transpose2d_gradgradcheck(device, params):
+    rng = np.random.default_rng(11)
+    x, w, b = on(device, rng.standard_normal((1, 2, 3, 3)), rng.standard_normal((2, 2, 3, 2)),
+                 rng.standard_normal(2))
+    assert gradgradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **params), [x, w, b])
+
+
+def test_gradient_penalty_through_conv2d(device):
+    """d/dW of ||d conv(x; W)/dx||^2 (WGAN-GP's shape) matches finite differences."""
+    rng = np.random.default_rng(12)
+    x, w = on(device, rng.standard_normal((1, 2, 4, 4)), rng.standard_normal((2, 2, 3, 3)))
+
+    def penalty(x, w):
+        y = F.relu(F.conv2d(x, w, padding=1)).sum()  # relu: the gradient depends on W and x
+        (gx,) = mg.grad(y, x, create_graph=True)
+        return (gx * gx).sum()
+
+    assert gradcheck(penalty, [x, w])
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_channel_mismatch_names_both_shapes(device):
+    x, w = mg.zeros(1, 3, 5, 5, device=device), mg.zeros(4, 2, 3, 3, device=device)
+    with pytest.raises(ValueError, match=r"conv2d: the input has 3 channels \(shape \(1, 3, 5, "
+                                         r"5\)\) but the weight expects 2 \(shape \(4, 2, 3, "
+                                         r"3\)\)"):
+        F.conv2d(x, w)
+    with pytest.raises(ValueError, match=r"conv_transpose2d: the input has 3 channels .*"
+                                         r"\(shape \(4, 2, 3, 3\)\)"):
+        F.conv_transpose2d(x, w)
+
+
+def test_kernel_bigger_than_padded_input(device):
+    x = mg.zeros(1, 1, 2, 4, device=device)
+    with pytest.raises(ValueError, match=r"conv2d: the kernel \(3, 3\) .* is bigger than the "
+                                         r"padded input \(2, 4\)"):
+        F.conv2d(x, mg.zeros(1, 1, 3, 3, device=device))
+    with pytest.raises(ValueError, match=r"dilated extent \(5, 1\)"):
+        F.conv2d(x, mg.zeros(1, 1, 3, 1, device=device), padding=1, dilation=2)
+    assert F.conv2d(x, mg.zeros(1, 1, 3, 3, device=device), padding=1).shape == (1, 1, 2, 4)
+
+
+def test_bad_arguments(device):
+    x = mg.zeros(1, 2, 5, 5, device=device)
+    w, wt = mg.zeros(3, 2, 3, 3, device=device), mg.zeros(2, 3, 3, 3, device=device)
+    with pytest.raises(ValueError, match=r"conv2d: expected a 4-d input \(N, C, H, W\), got "
+                                         r"shape \(2, 5, 5\)"):
+        F.conv2d(mg.zeros(2, 5, 5, device=device), w)
+    with pytest.raises(ValueError, match=r"conv2d: expected a 4-d weight"):
+        F.conv2d(x, mg.zeros(3, 2, 3, device=device))
+    with pytest.raises(ValueError, match=r"conv2d: only groups=1 is supported, got groups=2"):
+        F.conv2d(x, w, groups=2)
+    with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(3,\).*got \(2,\)"):
+        F.conv2d(x, w, mg.zeros(2, device=device))
+    with pytest.raises(ValueError, match=r"conv2d: stride \(0, 0\) and dilation"):
+        F.conv2d(x, w, stride=0)
+    with pytest.raises(ValueError, match=r"conv2d: padding must be an int or a pair"):
+        F.conv2d(x, w, padding=(1, 1, 1))
+    with pytest.raises(ValueError, match=r"conv2d: padding='same' needs stride 1"):
+        F.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"conv_transpose2d: output_padding \(2, 2\) must be "
+                                         r"non-negative and smaller than either stride"):
+        F.conv_transpose2d(x, wt, stride=2, output_padding=2)
