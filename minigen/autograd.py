@@ -346,7 +346,7 @@ class Function:
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         f = cls()
         f.__dict__.update(params)
-        if len(inputs) > 1:
+        if len(inputs) > 1 and backend.gpu_in_use():
             _check_same_device(cls.__name__, inputs)
         y = f.forward(*[x.data for x in inputs])
         record = _GradMode.enabled and any(x.requires_grad for x in inputs)

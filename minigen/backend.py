@@ -54,6 +54,11 @@ def cuda_is_available() -> bool:
     return True
 
 
+def gpu_in_use() -> bool:
+    """True once CuPy has been imported: before that no array can live on the GPU."""
+    return _cupy is not None
+
+
 def _is_cupy_array(a: Any) -> bool:
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 

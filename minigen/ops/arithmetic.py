@@ -38,6 +38,8 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
 
 
 def _check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
+    if a.shape == b.shape or b.ndim == 0 or a.ndim == 0:  # the common cases, checked fast
+        return
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -54,7 +56,9 @@ class Add(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+        ga = sum_to(gy, a.shape) if a.requires_grad else None
+        gb = sum_to(gy, b.shape) if b.requires_grad else None
+        return ga, gb
 
 
 class Sub(Function):
@@ -63,7 +67,9 @@ class Sub(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+        ga = sum_to(gy, a.shape) if a.requires_grad else None
+        gb = sum_to(-gy, b.shape) if b.requires_grad else None
+        return ga, gb
 
 
 class Mul(Function):
@@ -72,8 +78,11 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        # d(a*b)/da = b (the right-hand side), d(a*b)/db = a
-        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
+        # d(a*b)/da = b (the right-hand side), d(a*b)/db = a;
+        # an input that needs no gradient (a constant) gets None, which saves the work
+        ga = sum_to(gy * b, a.shape) if a.requires_grad else None
+        gb = sum_to(gy * a, b.shape) if b.requires_grad else None
+        return ga, gb
 
 
 class Div(Function):
