@@ -258,7 +258,7 @@ def test_conv2d_gradcheck_non_contiguous_input(device):
     rng = np.random.default_rng(8)
     x = mg.tensor(rng.standard_normal((2, 6, 5, 2)), device=device)
     x.data = x.data.transpose(0, 3, 2, 1)  # (2, 2, 5, 6), strides of a transposed array
-    assert not x.data.flags["C_CONTIGUOUS"]
+    assert not x.data.flags.c_contiguous
     w = mg.tensor(rng.standard_normal((3, 2, 2, 3)), device=device)
     assert gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), [x, w])
 
@@ -344,6 +344,12 @@ def test_bad_arguments(device):
         F.conv2d(x, w, padding=(1, 1, 1))
     with pytest.raises(ValueError, match=r"conv2d: padding='same' needs stride 1"):
         F.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(TypeError, match=r"conv2d: the input is float32 but the weight is "
+                                        r"float64"):
+        F.conv2d(x, w.double())
+    with pytest.raises(TypeError, match=r"conv_transpose2d: the input is float32 but the bias "
+                                        r"is float64"):
+        F.conv_transpose2d(x, wt, mg.zeros(3, dtype=mg.float64, device=device))
     with pytest.raises(ValueError, match=r"conv_transpose2d: output_padding \(2, 2\) must be "
                                          r"non-negative and smaller than either stride"):
         F.conv_transpose2d(x, wt, stride=2, output_padding=2)

@@ -107,8 +107,8 @@ def test_max_pool2d_padding_never_wins(device):
 
 def test_max_pool2d_ties_share_the_gradient(device):
     """A window of four equal values: each gets a quarter of the output's gradient."""
-    x = mg.ones(1, 1, 2, 4, device=device, requires_grad=True)
-    x.data[0, 0, :, 2:] = np.array([[1.0, 3.0], [2.0, 0.0]])
+    x = mg.tensor([[[[1.0, 1.0, 1.0, 3.0], [1.0, 1.0, 2.0, 0.0]]]], device=device,
+                  requires_grad=True)
     F.max_pool2d(x, 2).sum().backward()
     expected = [[0.25, 0.25, 0.0, 1.0], [0.25, 0.25, 0.0, 0.0]]
     np.testing.assert_array_equal(x.grad.numpy()[0, 0], expected)

@@ -115,9 +115,9 @@ class Col2im(Function):
 # ---------------------------------------------------------------- checks
 
 
-def check_image(x: Tensor, op: str, name: str = "input") -> None:
+def check_image(x: Tensor, op: str) -> None:
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-d {name} (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{op}: expected a 4-d input (N, C, H, W), got shape {x.shape}")
 
 
 def check_geometry(stride: tuple, padding: tuple, dilation: tuple, op: str) -> None:
@@ -143,6 +143,18 @@ def _check_bias(bias: Tensor | None, channels: int, op: str) -> None:
     if bias is not None and bias.shape != (channels,):
         raise ValueError(f"{op}: bias must have shape ({channels},), one per output channel, "
                          f"got {bias.shape}")
+
+
+def _check_dtype_and_device(x: Tensor, weight: Tensor, bias: Tensor | None, op: str) -> None:
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is None:
+            continue
+        if t.dtype != x.dtype:
+            raise TypeError(f"{op}: the input is {x.dtype} but the {name} is {t.dtype}; "
+                            f"convert one with .to(dtype)")
+        if t.device != x.device:
+            raise RuntimeError(f"{op}: the input is on '{x.device}' but the {name} is on "
+                               f"'{t.device}'; move one with .to(device)")
 
 
 def _check_groups(groups: int, op: str) -> None:
@@ -191,6 +203,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         raise ValueError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, "conv2d")
+    _check_dtype_and_device(x, weight, bias, "conv2d")
     stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
     if padding == "same":
         x = _same_padding(x, (kh, kw), stride, dilation)
@@ -238,6 +251,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
         raise ValueError(f"{op}: the input has {x.shape[1]} channels (shape {x.shape}) but "
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, op)
+    _check_dtype_and_device(x, weight, bias, op)
     stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
     dilation = pair(dilation, "dilation", op)
     output_padding = pair(output_padding, "output_padding", op)
