@@ -126,17 +126,21 @@ class Pow(Function):
         return sum_to(ga, a.shape), sum_to(gb, b.shape)
 
 
+def _tie_split_backward(gy: Tensor, a: Tensor, b: Tensor, a_wins) -> tuple[Tensor, Tensor]:
+    """Backward of max/min of a and b: the winner gets gy; where they tie, each gets half."""
+    xp = get_array_module(gy)
+    share_a = a_wins + 0.5 * (a.data == b.data)
+    share_a = Tensor._from_op(xp.asarray(share_a, dtype=gy.dtype), None)
+    return sum_to(gy * share_a, a.shape), sum_to(gy * (1.0 - share_a), b.shape)
+
+
 class Maximum(Function):
     def forward(self, a, b):
         return get_array_module(a).maximum(a, b)
 
     def backward(self, gy):
         a, b = self.inputs
-        xp = get_array_module(gy)
-        # where a and b tie, each gets half the gradient
-        share_a = (a.data > b.data) + 0.5 * (a.data == b.data)
-        share_a = Tensor._from_op(xp.asarray(share_a, dtype=gy.dtype), None)
-        return sum_to(gy * share_a, a.shape), sum_to(gy * (1.0 - share_a), b.shape)
+        return _tie_split_backward(gy, a, b, a.data > b.data)
 
 
 class Minimum(Function):
@@ -145,10 +149,7 @@ class Minimum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        xp = get_array_module(gy)
-        share_a = (a.data < b.data) + 0.5 * (a.data == b.data)
-        share_a = Tensor._from_op(xp.asarray(share_a, dtype=gy.dtype), None)
-        return sum_to(gy * share_a, a.shape), sum_to(gy * (1.0 - share_a), b.shape)
+        return _tie_split_backward(gy, a, b, a.data < b.data)
 
 
 class Where(Function):
@@ -336,36 +337,33 @@ class Clamp(Function):
 # ---------------------------------------------------------------- functions users call
 
 
-def add(a: Any, b: Any) -> Tensor:
+def _binary(function: type[Function], a: Any, b: Any) -> Tensor:
+    """Apply a broadcasting binary op; Python numbers take the other operand's dtype."""
     a, b = _pair(a, b)
-    _check_broadcast("add", a, b)
-    return Add.apply(a, b)
+    _check_broadcast(function.__name__.lower(), a, b)
+    return function.apply(a, b)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    return _binary(Add, a, b)
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    a, b = _pair(a, b)
-    _check_broadcast("sub", a, b)
-    return Sub.apply(a, b)
+    return _binary(Sub, a, b)
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    a, b = _pair(a, b)
-    _check_broadcast("mul", a, b)
-    return Mul.apply(a, b)
+    return _binary(Mul, a, b)
 
 
 def div(a: Any, b: Any) -> Tensor:
-    a, b = _pair(a, b)
-    _check_broadcast("div", a, b)
-    return Div.apply(a, b)
+    return _binary(Div, a, b)
 
 
 def pow(base: Any, exponent: Any) -> Tensor:  # noqa: A001 (PyTorch's name)
     if isinstance(base, Tensor) and isinstance(exponent, (int, float)):
         return PowScalar.apply(base, exponent=exponent)
-    base, exponent = _pair(base, exponent)
-    _check_broadcast("pow", base, exponent)
-    return Pow.apply(base, exponent)
+    return _binary(Pow, base, exponent)
 
 
 def neg(x: Tensor) -> Tensor:
@@ -421,15 +419,11 @@ def erf(x: Tensor) -> Tensor:
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    a, b = _pair(a, b)
-    _check_broadcast("maximum", a, b)
-    return Maximum.apply(a, b)
+    return _binary(Maximum, a, b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    a, b = _pair(a, b)
-    _check_broadcast("minimum", a, b)
-    return Minimum.apply(a, b)
+    return _binary(Minimum, a, b)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
