@@ -92,6 +92,12 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(path: str | os.PathLike, state: dict) -> None:
     """Write the nested dict `state` to the .npz file `path`, atomically.
 
@@ -110,6 +116,7 @@ def save(path: str | os.PathLike, state: dict) -> None:
             _write_npz(file, flat)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it owner-only; open() would not
         os.replace(temporary, path)
     except BaseException:
         os.remove(temporary)

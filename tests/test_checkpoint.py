@@ -223,3 +223,12 @@ def test_optimiser_state_before_any_step_round_trips(tmp_path):
     resumed = optim.Adam(Classifier().parameters(), lr=0.5)
     resumed.load_state_dict(state)
     assert resumed.state == {} and resumed.param_groups[0]["lr"] == 1e-3
+
+
+def test_a_saved_file_gets_the_usual_permissions(tmp_path):
+    """mkstemp's temporary file is owner-only; the checkpoint must not stay that way."""
+    path = tmp_path / "state.npz"
+    checkpoint.save(path, {"w": np.zeros(2)})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)
