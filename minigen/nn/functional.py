@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from minigen.autograd import Tensor
+from minigen.backend import get_array_module
 from minigen.nn.dropout import dropout
 from minigen.nn.embedding import embedding
 from minigen.nn.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
@@ -68,8 +69,20 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return y if bias is None else y + bias
 
 
-__all__ = ["elu", "gelu", "leaky_relu", "linear", "log_softmax", "relu", "sigmoid", "silu",
-           "softmax", "softplus", "swish", "tanh",
+def one_hot(labels: Tensor, num_classes: int) -> Tensor:
+    """Class indices (...,) -> int64 (..., num_classes): 1 at each label, 0 elsewhere
+    (torch.nn.functional.one_hot). Labels are data, so the result has no gradient."""
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected integer class indices, got dtype {labels.dtype}")
+    xp = get_array_module(labels)
+    if labels.numel() and (int(labels.data.min()) < 0 or int(labels.data.max()) >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in 0..{num_classes - 1}, got values from "
+                         f"{int(labels.data.min())} to {int(labels.data.max())}")
+    return Tensor(xp.eye(num_classes, dtype=xp.int64)[labels.data], device=labels.device)
+
+
+__all__ = ["elu", "gelu", "leaky_relu", "linear", "log_softmax", "one_hot", "relu", "sigmoid",
+           "silu", "softmax", "softplus", "swish", "tanh",
            "avg_pool2d", "conv2d", "conv_transpose2d", "interpolate", "max_pool2d",
            "batch_norm", "group_norm", "layer_norm", "dropout", "embedding",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "kl_div",

@@ -1,0 +1,189 @@
+"""Lesson 4a: a deep convolutional GAN (DCGAN) on MNIST.
+
+A generative adversarial network is two networks in a contest. The generator
+turns random noise z into an image; the discriminator says whether an image is
+real (from the data set) or fake (from the generator). The discriminator learns
+from its mistakes to tell them apart; the generator learns, through the
+discriminator's gradient, to make images it calls real. When neither can win,
+the generated images look like the data.
+
+  1. the data: MNIST digits, 32x32, in [-1, 1];
+  2. the book's networks (minigen/models/dcgan.py): strided convolutions down,
+     transposed convolutions up, BatchNorm, LeakyReLU, tanh;
+  3. the losses: binary cross-entropy with noisy labels (and the book's sign bug);
+  4. training: one discriminator step and one generator step per batch, a sample
+     grid and the FID-style score after every epoch;
+  5. the curves: what a GAN's losses do and do not tell;
+  6. mode collapse: which digits does the generator make?
+
+    python -m lessons.ch04_dcgan [--smoke] [--full] [--device cuda] [--seed N]
+
+The book trains on 64x64 LEGO bricks, with networks of 64..512 channels, for 300
+epochs. Here the digits are 32x32 (one block fewer each way) and by default the
+networks are half the book's width (32..128 channels) and train 4 epochs of 38,400
+images with batches of 64 (2,400 steps, about 10 minutes on a 2-core CPU). --full
+trains the book's width (64) on all 60,000 images for 10 epochs at batch 128.
+Figures go to outputs/ch04_dcgan/; `python -m minigen train dcgan` trains the
+book-sized model.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import minigen as mg
+from lessons.common import lesson_parser, section, start
+from minigen import plot
+from minigen.datasets import load_mnist
+from minigen.models import dcgan
+from minigen.models.classifier import load_classifier
+from minigen.train import fit
+
+LESSON = "ch04_dcgan"
+WIDTH, BATCH_SIZE, EPOCHS, IMAGES = 32, 64, 4, 38_400  # the lesson's defaults
+FULL_WIDTH, FULL_BATCH_SIZE, FULL_EPOCHS = 64, 128, 10  # --full: the book's network
+FID_SAMPLES = 5000  # generated and test images compared by the FID-style score
+
+
+def smoothed(values: list[float], points: int = 100) -> list[float]:
+    """The means of about `points` consecutive chunks of values: a readable curve."""
+    chunk = max(1, len(values) // points)
+    return [float(np.mean(values[i:i + chunk])) for i in range(0, len(values), chunk)]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = lesson_parser(__doc__, full_help=f"the book's width {FULL_WIDTH}, all 60,000 "
+                                            f"images, {FULL_EPOCHS} epochs, batch "
+                                            f"{FULL_BATCH_SIZE}").parse_args(argv)
+    out = start(LESSON, args)
+    width, batch_size, epochs, n_images = WIDTH, BATCH_SIZE, EPOCHS, IMAGES
+    fid_samples = FID_SAMPLES
+    if args.full:
+        width, batch_size, epochs, n_images = FULL_WIDTH, FULL_BATCH_SIZE, FULL_EPOCHS, 60_000
+    if args.smoke:
+        width, batch_size, epochs, n_images, fid_samples = 4, 32, 2, 64, 200
+
+    section("1. The data: MNIST digits at 32x32 in [-1, 1]")
+    train_images, _ = load_mnist("train")
+    test_images, _ = load_mnist("test")
+    train_images, test_images = train_images[:n_images], test_images[:fid_samples]
+    # the generator ends in tanh, so the real images are scaled to [-1, 1] too, and
+    # padded with -1 (black) to 32x32, the size the stride-2 layers halve and double
+    x = dcgan.to_gan_input(train_images[:64])
+    print(f"{len(train_images)} training images, e.g. a batch {x.shape} in "
+          f"[{x.min():.0f}, {x.max():.0f}]")
+    figures = [plot.image_grid(x, out / "real.png", value_range=(-1, 1),
+                               title="real digits")]
+
+    section("2. The discriminator and the generator")
+    model = dcgan.DCGAN(width=width).to(args.device)
+    print(model.discriminator)
+    print(model.generator)
+    # The generator runs the discriminator backwards: where the discriminator's
+    # stride-2 convolutions halve the image, its transposed convolutions double it,
+    # from a 1x1 "image" with 100 channels (the noise z) up to 32x32.
+    for name, network in [("discriminator", model.discriminator),
+                          ("generator", model.generator)]:
+        print(f"{name}: {sum(p.numel() for p in network.parameters()):,} parameters")
+
+    section("3. The losses: binary cross-entropy with noisy labels")
+    # The discriminator's loss is BCE against label 1 for real images and 0 for fakes;
+    # the generator's is BCE of its fakes against label 1. Adding a little noise to the
+    # labels keeps the discriminator from becoming over-confident. The book's notebook
+    # adds it with the wrong sign, pushing real labels above 1 and fake labels below 0,
+    # which is not a probability at all; here real labels are 1 - 0.1 u, fake 0.1 u.
+    logits = mg.zeros(10000, requires_grad=True, device=args.device)
+    dcgan.discriminator_loss(logits, mg.zeros(10000, device=args.device)).backward()
+    # at logit 0, d BCE / d logit = (sigmoid(0) - label) / n / 2 for each real image
+    labels = 0.5 - 2 * 10000 * logits.grad.numpy()
+    print(f"real labels the discriminator saw: {labels.min():.3f} .. {labels.max():.3f}")
+
+    section("4. Training")
+    optimizers = dcgan.make_optimizers(model)
+    classifier = load_classifier("mnist", args.device)
+    test_features = dcgan.classifier_features(classifier, dcgan.to_gan_input(test_images))
+    z_grid = mg.randn(64, model.z_dim, device=args.device)  # the same noise every epoch
+    fid_initial = dcgan.frechet_distance(
+        classifier, dcgan.sample(model.generator, fid_samples), test_features)
+    # The FID-style score fits a Gaussian to the MNIST classifier's features of the
+    # generated images and one to those of the test images, and measures the Frechet
+    # distance between them: lower is better, 0 for identical statistics.
+    print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
+          f"({fid_samples} generated vs {fid_samples} test images)")
+    steps: dict[str, list[float]] = {}
+    fids: list[float] = []
+
+    def train_step(model, optimizers, real):
+        losses = dcgan.train_step(model, optimizers, real)
+        for name, value in losses.items():
+            steps.setdefault(name, []).append(value)
+        return losses
+
+    def after_epoch(epoch: int, means: dict[str, float]) -> None:
+        grid = dcgan.sample(model.generator, 64, z_grid)
+        figures.append(plot.image_grid(grid, out / f"samples_epoch_{epoch + 1}.png",
+                                       value_range=(-1, 1), title=f"DCGAN, epoch {epoch + 1}"))
+        fids.append(dcgan.frechet_distance(
+            classifier, dcgan.sample(model.generator, fid_samples), test_features))
+        print(f"epoch {epoch + 1}: discriminator loss {means['discriminator_loss']:.3f}, "
+              f"generator loss {means['generator_loss']:.3f}, FID-style {fids[-1]:.1f}")
+
+    started = time.perf_counter()
+    history = fit(model, optimizers, train_step, (train_images,), epochs=epochs,
+                  batch_size=batch_size, seed=args.seed, transform=dcgan.to_gan_input,
+                  device=args.device, on_epoch_end=after_epoch)
+    seconds = time.perf_counter() - started
+    n_steps = len(steps["generator_loss"])
+    print(f"{epochs} epochs, {n_steps} steps in {seconds:.0f} s, with evaluation")
+
+    section("5. The curves")
+    scale = f"training, in groups of {max(1, n_steps // 100)} steps (each point: their mean)"
+    figures.append(plot.plot_curves(
+        {"discriminator": smoothed(steps["discriminator_loss"]),
+         "generator": smoothed(steps["generator_loss"])},
+        out / "losses.png", xlabel=scale, ylabel="binary cross-entropy",
+        title="DCGAN losses"))
+    figures.append(plot.plot_curves(
+        {"real called real": smoothed(steps["real_accuracy"]),
+         "fake called fake": smoothed(steps["fake_accuracy"])},
+        out / "discriminator_accuracy.png", xlabel=scale, ylabel="fraction",
+        title="how often the discriminator is right"))
+    figures.append(plot.plot_curves({"FID-style score": fids}, out / "fid.png",
+                                    ylabel="Frechet distance of classifier features",
+                                    title=f"before training: {fid_initial:.1f}"))
+    # A GAN's losses are not a measure of quality: each network's loss is measured
+    # against the other, which keeps improving too. Early on the discriminator wins
+    # easily (accuracy near 1, generator loss high); then the two settle into a
+    # standoff, the discriminator right about 4 times in 5 and both losses nearly
+    # flat, while the FID-style score keeps falling: only the samples and the score
+    # show the images getting better. (A discriminator that can only guess would
+    # have a loss of log 2 = 0.69.) Trouble shows as a collapse: a discriminator loss
+    # near 0 with accuracies near 1 means it has won and its gradient to the generator
+    # has faded (lesson 4b).
+    tenth = n_steps // 10 + 1
+    for name in ("discriminator_loss", "generator_loss"):
+        print(f"{name}: {np.mean(steps[name][:tenth]):.3f} over the first tenth of the "
+              f"steps, {np.mean(steps[name][-tenth:]):.3f} over the last")
+    print(f"FID-style score: {fid_initial:.1f} before training, "
+          + ", ".join(f"{f:.1f}" for f in fids) + " after each epoch")
+
+    section("6. Mode collapse")
+    # A generator has collapsed when it maps most z to a few kinds of image: it has
+    # found images that fool the current discriminator and need not draw anything
+    # else. The digits it makes then come from a few classes; the classifier tells.
+    fractions = dcgan.class_fractions(classifier, dcgan.sample(model.generator, fid_samples))
+    print("fraction of generated digits per class: "
+          + ", ".join(f"{k}: {f:.2f}" for k, f in enumerate(fractions)))
+    print(f"least and most frequent: {fractions.min():.2f}, {fractions.max():.2f} "
+          f"(a perfect generator: about 0.10 each)")
+    figures.append(plot.image_grid(dcgan.sample(model.generator, 64), out / "samples.png",
+                                   value_range=(-1, 1), title="DCGAN: new digits"))
+    for figure in figures:
+        print(f"saved {figure}")
+    return {"history": history, "steps": steps, "fid_initial": fid_initial, "fid": fids,
+            "class_fractions": fractions, "figures": figures}
+
+
+if __name__ == "__main__":
+    main()
