@@ -337,10 +337,13 @@ class Function:
                                           (None for an input that needs none)
 
     Keyword parameters given to apply() (dim, stride, ...) become attributes.
-    The inputs are kept as `self.inputs` (Tensors) for the backward.
+    The inputs are kept as `self.inputs` (Tensors) for the backward, and
+    `self.needs_input_grad` (one bool per input) says which gradients are wanted,
+    so a backward may return None for the others and save the work.
     """
 
     inputs: tuple[Tensor, ...]
+    needs_input_grad: tuple[bool, ...]
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
@@ -448,6 +451,19 @@ def _accumulate(store: dict, key: int, g: Tensor) -> None:
     store[key] = g if key not in store else store[key] + g
 
 
+def _leading_to(order: list[Function], capture: set[int]) -> set[int]:
+    """ids of the Functions from which a path leads down to a tensor in `capture`.
+
+    grad() asks for some inputs only: the rest of the graph needs no gradient.
+    """
+    wanted: set[int] = set()
+    for f in reversed(order):  # inputs before the Functions that use them
+        if any(id(x) in capture or (x.creator is not None and id(x.creator) in wanted)
+               for x in f.inputs):
+            wanted.add(id(f))
+    return wanted
+
+
 def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
     """Reverse-mode sweep. Leaves get .grad unless `capture` (ids of tensors) is given,
     in which case gradients of exactly those tensors are returned in a dict."""
@@ -458,6 +474,15 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
     leaf_grads: dict[int, Tensor] = {}
     leaves: dict[int, Tensor] = {}
     captured: dict[int, Tensor] = {}
+    order = _topological_order(outputs)
+    wanted = None if capture is None else _leading_to(order, capture)
+
+    def needs_grad(x: Tensor) -> bool:
+        if not x.requires_grad:
+            return False
+        return wanted is None or id(x) in capture or (
+            x.creator is not None and id(x.creator) in wanted)
+
     with _set_grad_enabled(create_graph):
         for out, g in zip(outputs, seeds):
             if out.creator is None:
@@ -465,27 +490,28 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
                 leaves[id(out)] = out
             else:
                 _accumulate(function_grads, id(out.creator), g)
-        for f in _topological_order(outputs):
+        for f in order:
             gy = function_grads.pop(id(f), None)
-            if gy is None:
-                continue
             out = f.output_ref()
-            if capture is not None and out is not None and id(out) in capture:
+            if gy is not None and capture is not None and out is not None and id(out) in capture:
                 _accumulate(captured, id(out), gy)
-            if capture is None and out is not None and out._retains_grad:
+            if gy is not None and capture is None and out is not None and out._retains_grad:
                 out.grad = gy if out.grad is None else out.grad + gy
-            gxs = f.backward(gy)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            for x, gx in zip(f.inputs, gxs):
-                if gx is None or not x.requires_grad:
-                    continue
-                gx = _match_input(f, x, gx)
-                if x.creator is None:
-                    _accumulate(leaf_grads, id(x), gx)
-                    leaves[id(x)] = x
-                else:
-                    _accumulate(function_grads, id(x.creator), gx)
+            if gy is not None and (wanted is None or id(f) in wanted):
+                # like PyTorch's ctx.needs_input_grad: a backward may skip the others
+                f.needs_input_grad = tuple(needs_grad(x) for x in f.inputs)
+                gxs = f.backward(gy)
+                if not isinstance(gxs, tuple):
+                    gxs = (gxs,)
+                for x, gx, needed in zip(f.inputs, gxs, f.needs_input_grad):
+                    if gx is None or not needed:
+                        continue
+                    gx = _match_input(f, x, gx)
+                    if x.creator is None:
+                        _accumulate(leaf_grads, id(x), gx)
+                        leaves[id(x)] = x
+                    else:
+                        _accumulate(function_grads, id(x.creator), gx)
             if not retain_graph:
                 f.release()
     for key, g in leaf_grads.items():

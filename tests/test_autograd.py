@@ -448,3 +448,27 @@ def test_tensor_basics(device: str) -> None:
     with pytest.raises(ValueError, match="one element"):
         x.item()
     assert math.isclose(x.sum().item(), 6.0)
+
+
+def test_grad_asks_backward_only_for_the_requested_inputs():
+    """grad(y, x) must not compute the weight gradient it would throw away (WGAN-GP's penalty
+    takes d critic / d x on every critic step)."""
+    seen = []
+
+    class Recorded(mg.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, gy):
+            seen.append(self.needs_input_grad)
+            a, b = self.inputs
+            return gy * b, gy * a
+
+    x = mg.randn(3, requires_grad=True)
+    w = mg.randn(3, requires_grad=True)
+    (gx,) = mg.grad(Recorded.apply(x, w).sum(), x, create_graph=True)
+    assert seen == [(True, False)]
+    np.testing.assert_allclose(gx.data, w.data)
+    Recorded.apply(x, w).sum().backward()
+    assert seen[-1] == (True, True)
+    np.testing.assert_allclose(w.grad.data, x.data)

@@ -56,8 +56,8 @@ class Add(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = sum_to(gy, a.shape) if a.requires_grad else None
-        gb = sum_to(gy, b.shape) if b.requires_grad else None
+        ga = sum_to(gy, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -67,8 +67,8 @@ class Sub(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = sum_to(gy, a.shape) if a.requires_grad else None
-        gb = sum_to(-gy, b.shape) if b.requires_grad else None
+        ga = sum_to(gy, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-gy, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -79,9 +79,9 @@ class Mul(Function):
     def backward(self, gy):
         a, b = self.inputs
         # d(a*b)/da = b (the right-hand side), d(a*b)/db = a;
-        # an input that needs no gradient (a constant) gets None, which saves the work
-        ga = sum_to(gy * b, a.shape) if a.requires_grad else None
-        gb = sum_to(gy * a, b.shape) if b.requires_grad else None
+        # an input whose gradient is not wanted (a constant) gets None, which saves the work
+        ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -128,9 +128,9 @@ class Pow(Function):
 
 def _tie_split_backward(gy: Tensor, a: Tensor, b: Tensor, a_wins) -> tuple[Tensor, Tensor]:
     """Backward of max/min of a and b: the winner gets gy; where they tie, each gets half."""
-    xp = get_array_module(gy)
-    share_a = a_wins + 0.5 * (a.data == b.data)
-    share_a = Tensor._from_op(xp.asarray(share_a, dtype=gy.dtype), None)
+    share_a = a_wins.astype(gy.dtype)  # cast first: bool + 0.5 would make float64
+    share_a += 0.5 * (a.data == b.data).astype(gy.dtype)
+    share_a = Tensor._from_op(share_a, None)
     return sum_to(gy * share_a, a.shape), sum_to(gy * (1.0 - share_a), b.shape)
 
 

@@ -17,9 +17,10 @@ class MatMul(Function):
     def backward(self, gy):
         a, b = self.inputs
         # dL/da = gy @ b^T, dL/db = a^T @ gy, summed over broadcast batch dims;
-        # a constant operand (the image columns of a first conv layer) gets None
-        ga = sum_to(matmul(gy, b.transpose(-1, -2)), a.shape) if a.requires_grad else None
-        gb = sum_to(matmul(a.transpose(-1, -2), gy), b.shape) if b.requires_grad else None
+        # an operand whose gradient is not wanted (a first conv layer's image columns,
+        # or the weights when grad() asks only for d/dx) gets None
+        ga = sum_to(matmul(gy, b.transpose(-1, -2)), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(matmul(a.transpose(-1, -2), gy), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
