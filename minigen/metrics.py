@@ -46,10 +46,14 @@ def accuracy(logits_or_predictions: Any, labels: Any) -> float:
 
 
 def _array(x: Any):
-    """The NumPy or CuPy array inside a Tensor, or x as an array."""
+    """x (a Tensor, a NumPy or CuPy array, a list) as a NumPy array.
+
+    Metrics return Python floats from small arrays, so they are computed on the CPU:
+    this also lets GPU predictions meet labels that are still NumPy arrays.
+    """
     if isinstance(x, Tensor):
-        return x.data
-    return x if backend.array_device(x) == backend.CUDA else np.asarray(x)
+        x = x.data
+    return np.asarray(backend.to_device(x, backend.CPU) if hasattr(x, "ndim") else x)
 
 
 # ---------------------------------------------------------------- Frechet distance

@@ -344,7 +344,9 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if norm_type == math.inf:
         total = max(float(xp.abs(g).max()) if g.size else 0.0 for g in grads)
     else:
-        total = sum(float((xp.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+        # summed on the device, then one transfer (one GPU sync, not one per parameter)
+        powers = sum((xp.abs(g) ** norm_type).sum() for g in grads)
+        total = float(powers) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients is "
                            f"{total}; set error_if_nonfinite=False to clip anyway")

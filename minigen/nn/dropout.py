@@ -32,7 +32,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     # a float32 draw for every dtype, so the same seed gives the same mask
     draws = backend.uniform(input.shape, np.float32, input.device)
     keep = draws >= p  # True with probability 1 - p
-    mask = (keep / (1.0 - p)).astype(input.dtype)
+    mask = keep.astype(input.dtype)  # cast first: bool / float would make a float64 array
+    mask *= 1.0 / (1.0 - p)
     return input * Tensor._from_op(mask, None)
 
 

@@ -79,7 +79,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     input: probabilities in [0, 1]; target: the same shape; weight broadcasts against them.
     """
     _check_same_shape("binary_cross_entropy", input, target)
-    if input.numel() and (input.data.min() < 0 or input.data.max() > 1):
+    if input.numel() and bool(((input.data < 0) | (input.data > 1)).any()):  # one GPU sync
         raise ValueError(f"binary_cross_entropy: input should hold probabilities in [0, 1], "
                          f"got values in [{float(input.data.min()):g}, "
                          f"{float(input.data.max()):g}] (for logits use "
