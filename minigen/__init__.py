@@ -6,20 +6,70 @@
 """
 import numpy as np
 
-from minigen.autograd import (Function, Tensor, backward, enable_grad, grad,
-                              is_grad_enabled, no_grad)
-from minigen.backend import (cuda_is_available, get_array_module, get_default_dtype,
-                             manual_seed, set_default_dtype)
-from minigen.creation import (arange, eye, full, full_like, linspace, ones, ones_like, rand,
-                              rand_like, randint, randn, randn_like, randperm, tensor, zeros,
-                              zeros_like)
-from minigen.ops.arithmetic import (abs, add, clamp, cos, div, erf, exp, log, maximum, minimum,
-                                    mul, neg, pow, sigmoid, sin, sqrt, sub, tanh, where)
+from minigen.autograd import Function, Tensor, backward, enable_grad, grad, is_grad_enabled, no_grad
+from minigen.backend import (
+                              cuda_is_available,
+                              get_array_module,
+                              get_default_dtype,
+                              manual_seed,
+                              set_default_dtype,
+)
+from minigen.creation import (
+                              arange,
+                              eye,
+                              full,
+                              full_like,
+                              linspace,
+                              ones,
+                              ones_like,
+                              rand,
+                              rand_like,
+                              randint,
+                              randn,
+                              randn_like,
+                              randperm,
+                              tensor,
+                              zeros,
+                              zeros_like,
+)
+from minigen.ops.arithmetic import (
+                              abs,
+                              add,
+                              clamp,
+                              cos,
+                              div,
+                              erf,
+                              exp,
+                              log,
+                              maximum,
+                              minimum,
+                              mul,
+                              neg,
+                              pow,
+                              sigmoid,
+                              sin,
+                              sqrt,
+                              sub,
+                              tanh,
+                              where,
+)
 from minigen.ops.linalg import matmul
-from minigen.ops.reduce import (amax, amin, argmax, argmin, logsumexp, max, mean, min, sum,
-                                var)
-from minigen.ops.shape import (broadcast_to, cat, chunk, expand, flatten, pad, permute,
-                               reshape, split, squeeze, stack, transpose, unsqueeze)
+from minigen.ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, sum, var
+from minigen.ops.shape import (
+                              broadcast_to,
+                              cat,
+                              chunk,
+                              expand,
+                              flatten,
+                              pad,
+                              permute,
+                              reshape,
+                              split,
+                              squeeze,
+                              stack,
+                              transpose,
+                              unsqueeze,
+)
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
@@ -34,6 +84,8 @@ double = float64
 
 __version__ = "0.1.0"
 
+from minigen import checkpoint, nn, optim  # noqa: E402 (they import the names above)
+
 __all__ = [
     "Function", "Tensor", "backward", "enable_grad", "grad", "is_grad_enabled", "no_grad",
     "cuda_is_available", "get_array_module", "get_default_dtype", "manual_seed",
@@ -43,7 +95,5 @@ __all__ = [
     "minimum", "mul", "neg", "pow", "sigmoid", "sin", "sqrt", "sub", "tanh", "where", "matmul",
     "amax", "amin", "argmax", "argmin", "logsumexp", "max", "mean", "min", "sum", "var",
     "broadcast_to", "cat", "chunk", "expand", "flatten", "pad", "permute", "reshape", "split",
-    "squeeze", "stack", "transpose", "unsqueeze",
+    "squeeze", "stack", "transpose", "unsqueeze", "checkpoint", "nn", "optim",
 ]
-
-from minigen import checkpoint, nn, optim  # noqa: E402 (they import the names above)

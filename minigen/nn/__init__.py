@@ -5,10 +5,31 @@ from minigen.nn.conv import AvgPool2d, Conv2d, ConvTranspose2d, MaskedConv2d, Ma
 from minigen.nn.coupling import AffineCoupling
 from minigen.nn.dropout import Dropout
 from minigen.nn.embedding import Embedding
-from minigen.nn.layers import (ELU, GELU, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU,
-                               Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
-from minigen.nn.losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss,
-                               MSELoss, NLLLoss)
+from minigen.nn.layers import (
+                               ELU,
+                               GELU,
+                               Flatten,
+                               Identity,
+                               LeakyReLU,
+                               Linear,
+                               LogSoftmax,
+                               ReLU,
+                               Sigmoid,
+                               SiLU,
+                               Softmax,
+                               Softplus,
+                               Tanh,
+                               Unflatten,
+)
+from minigen.nn.losses import (
+                               BCELoss,
+                               BCEWithLogitsLoss,
+                               CrossEntropyLoss,
+                               KLDivLoss,
+                               L1Loss,
+                               MSELoss,
+                               NLLLoss,
+)
 from minigen.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from minigen.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 

@@ -11,8 +11,15 @@ from minigen.autograd import Tensor
 from minigen.backend import get_array_module
 from minigen.nn.dropout import dropout
 from minigen.nn.embedding import embedding
-from minigen.nn.losses import (binary_cross_entropy, binary_cross_entropy_with_logits,
-                               cross_entropy, kl_div, l1_loss, mse_loss, nll_loss)
+from minigen.nn.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
 from minigen.nn.normalization import batch_norm, group_norm, layer_norm
 from minigen.ops import arithmetic
 from minigen.ops.arithmetic import leaky_relu, relu, sigmoid, softplus, tanh, where
