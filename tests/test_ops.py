@@ -758,3 +758,15 @@ def test_ops_on_strided_views(device: str) -> None:
     check(lambda x: x[:, ::2].exp() * x[::-1, 1::2], lambda x: np.exp(x[:, ::2]) * x[::-1, 1::2],
           [x], device)
     check(lambda x: (x[:1].expand(4, 6) * x).sum(0), lambda x: (x[:1] * x).sum(0), [x], device)
+
+
+@pytest.mark.parametrize("key", [np.array([3]), (slice(None), np.array([-5, 2])),
+                                 (np.array([0]), np.array([4]))])
+def test_an_out_of_range_index_is_a_clear_error_on_every_device(device, key):
+    """NumPy raises for such an index; CuPy would wrap it silently, so getitem checks."""
+    from minigen.ops.shape import _check_gpu_index_bounds
+    x = mg.zeros(3, 4, device=device)
+    with pytest.raises(IndexError, match=r"shape \(3, 4\).*out of bounds"):
+        x[key]
+    with pytest.raises(IndexError, match="out of bounds for dim"):
+        _check_gpu_index_bounds(x, key)  # the GPU check, run here on any device

@@ -204,8 +204,30 @@ class GetItemGrad(Function):
         return GetItem.apply(ggx, key=self.key)
 
 
+def _check_gpu_index_bounds(x: Tensor, key: Any) -> None:
+    """CuPy wraps out-of-range integer indices silently where NumPy raises: check them.
+
+    Only keys of ints, slices and integer arrays (one per leading dim) are checked.
+    """
+    parts = key if isinstance(key, tuple) else (key,)
+    if any(k is None or k is Ellipsis for k in parts):
+        return
+    for dim, k in enumerate(parts):
+        if dim >= x.ndim:
+            return  # too many indices: the op itself raises
+        if hasattr(k, "dtype") and k.dtype.kind in "iu" and k.size:
+            low, high = int(k.min()), int(k.max())  # one device sync each
+            if low < -x.shape[dim] or high >= x.shape[dim]:
+                bad = high if high >= x.shape[dim] else low
+                raise IndexError(
+                    f"indexing a tensor of shape {x.shape}: index {bad} "
+                    f"is out of bounds for dim {dim} of size {x.shape[dim]}")
+
+
 def getitem(x: Tensor, key: Any) -> Tensor:
     key = _unwrap_key(key)
+    if x.device == backend.CUDA:
+        _check_gpu_index_bounds(x, key)
     try:
         return GetItem.apply(x, key=key)
     except IndexError as error:
