@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> dict:
         classifier, dcgan.sample(model.generator, fid_samples), test_features)
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images, MNIST classifier features)")
+    # for scale: real digits the networks never see (the last training images) score
+    # what a perfect generator would; the score of so few images is never 0
+    real_digits = dcgan.to_gan_input(load_mnist("train")[0][-fid_samples:])
+    fid_real = dcgan.frechet_distance(classifier, real_digits, test_features)
+    print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
     # model.critic_steps (3) critic steps on each real batch, with fresh noise each
     # time, then one generator step: the critic should stay ahead of the generator,
     # so that its score differences keep measuring the distance
@@ -190,7 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         ylabel="mean D(real) - mean D(fake)", title="the critic's distance estimate"))
     figures.append(plot.plot_curves({"FID-style score": fids}, out / "fid.png",
                                     ylabel="Frechet distance of classifier features",
-                                    title=f"before training: {fid_initial:.1f}"))
+                                    title=f"before training {fid_initial:.0f}, "
+                                          f"real digits {fid_real:.0f}"))
     # The Wasserstein estimate starts large (the critic easily tells noise from
     # digits) and falls as the samples improve, with the FID-style score: unlike a
     # DCGAN's losses, which hover around fixed values whatever the images look like,
@@ -216,6 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     for figure in figures:
         print(f"saved {figure}")
     return {"history": history, "steps": steps, "fid_initial": fid_initial, "fid": fids,
+            "fid_real": fid_real,
             "class_fractions": fractions, "penalty_check": penalty.item(),
             "figures": figures}
 

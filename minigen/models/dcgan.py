@@ -215,7 +215,8 @@ def classifier_features(classifier: Classifier, images: Tensor | np.ndarray) -> 
     return extract_features(classifier, images, value_range=(-1.0, 1.0))
 
 
-def frechet_distance(classifier: Classifier, generated: Tensor, real_features: Tensor) -> float:
+def frechet_distance(classifier: Classifier, generated: Tensor | np.ndarray,
+                     real_features: Tensor) -> float:
     """The FID-style score of generated images (N, 1, 32, 32) in [-1, 1]: the Frechet
     distance between Gaussians fitted to their classifier features and to real_features
     (M, 128), e.g. those of the test images. 0 for identical statistics; lower is better."""
