@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     # distance between them: lower is better, 0 for identical statistics.
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images)")
-    # for scale: real digits the networks never see (the last training images) score
-    # what a perfect generator would; the score of so few images is never 0
-    real_digits = dcgan.to_gan_input(load_mnist("train")[0][-fid_samples:])
-    fid_real = dcgan.frechet_distance(classifier, real_digits, test_features)
+    fid_real = dcgan.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
     steps: dict[str, list[float]] = {}
     fids: list[float] = []

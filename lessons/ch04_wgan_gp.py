@@ -144,10 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
         classifier, dcgan.sample(model.generator, fid_samples), test_features)
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images, MNIST classifier features)")
-    # for scale: real digits the networks never see (the last training images) score
-    # what a perfect generator would; the score of so few images is never 0
-    real_digits = dcgan.to_gan_input(load_mnist("train")[0][-fid_samples:])
-    fid_real = dcgan.frechet_distance(classifier, real_digits, test_features)
+    fid_real = dcgan.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
     # model.critic_steps (3) critic steps on each real batch, with fresh noise each
     # time, then one generator step: the critic should stay ahead of the generator,

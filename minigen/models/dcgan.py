@@ -43,7 +43,7 @@ import minigen.nn as nn
 import minigen.nn.functional as F
 from minigen import metrics
 from minigen.autograd import Tensor
-from minigen.datasets import pad_to_32, to_symmetric
+from minigen.datasets import load_mnist, pad_to_32, to_symmetric
 from minigen.models.autoencoder import glorot_init_
 from minigen.models.classifier import Classifier, extract_features, to_classifier_input
 from minigen.optim import Adam, Optimizer
@@ -221,6 +221,14 @@ def frechet_distance(classifier: Classifier, generated: Tensor | np.ndarray,
     distance between Gaussians fitted to their classifier features and to real_features
     (M, 128), e.g. those of the test images. 0 for identical statistics; lower is better."""
     return metrics.fid(classifier_features(classifier, generated), real_features)
+
+
+def real_digits_score(classifier: Classifier, real_features: Tensor, n: int) -> float:
+    """The FID-style score of n real digits the networks never see (the last training
+    images): what a perfect generator would score with n samples; a finite sample never
+    scores 0, so this is the floor to compare a generator's score with."""
+    real_digits = to_gan_input(load_mnist("train")[0][-n:])
+    return frechet_distance(classifier, real_digits, real_features)
 
 
 def class_predictions(classifier: Classifier, images: Tensor | np.ndarray) -> np.ndarray:
