@@ -492,11 +492,12 @@ def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=Non
                 _accumulate(function_grads, id(out.creator), g)
         for f in order:
             gy = function_grads.pop(id(f), None)
-            out = f.output_ref()
-            if gy is not None and capture is not None and out is not None and id(out) in capture:
-                _accumulate(captured, id(out), gy)
-            if gy is not None and capture is None and out is not None and out._retains_grad:
-                out.grad = gy if out.grad is None else out.grad + gy
+            if gy is not None:
+                out = f.output_ref()
+                if out is not None and capture is not None and id(out) in capture:
+                    _accumulate(captured, id(out), gy)
+                if out is not None and capture is None and out._retains_grad:
+                    out.grad = gy if out.grad is None else out.grad + gy
             if gy is not None and (wanted is None or id(f) in wanted):
                 # like PyTorch's ctx.needs_input_grad: a backward may skip the others
                 f.needs_input_grad = tuple(needs_grad(x) for x in f.inputs)

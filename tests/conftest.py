@@ -20,14 +20,10 @@ settings.register_profile(
 settings.load_profile("minigen")
 
 
-def _gpu_available() -> bool:
-    return backend.cuda_is_available()
-
-
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def device(request) -> str:
     """The device a case runs on; 'cuda' skips without CuPy and a GPU."""
-    if request.param == "cuda" and not _gpu_available():
+    if request.param == "cuda" and not backend.cuda_is_available():
         pytest.skip("CuPy or a GPU is not available")
     return request.param
 
