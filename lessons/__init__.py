@@ -1,5 +1,5 @@
 """Lessons: one runnable script per book chapter, e.g. `python -m lessons.ch01_autograd`.
 
-common.py holds their shared plumbing; solutions/ and exercises/ hold the exercises
-(see lessons/README.md).
+common.py holds their shared plumbing. The exercises are marked blocks of the library
+itself (`python -m minigen.exercises list`); see lessons/README.md.
 """

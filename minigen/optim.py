@@ -250,6 +250,35 @@ class SGD(Optimizer):
 # ---------------------------------------------------------------- Adam and AdamW
 
 
+def adam_step(param: Any, grad: Any, m: Any, v: Any, t: int, lr: float = 1e-3,
+              betas: tuple[float, float] = (0.9, 0.999),
+              eps: float = 1e-8) -> tuple[Any, Any, Any]:
+    """One Adam update on arrays (Kingma and Ba, 2015); returns the new (param, m, v).
+
+        m = beta1 m + (1 - beta1) g               running mean of the gradient g
+        v = beta2 v + (1 - beta2) g^2             running mean of its square
+        m_hat = m / (1 - beta1^t)                 bias correction: m and v start at 0
+        v_hat = v / (1 - beta2^t)
+        param = param - lr m_hat / (sqrt(v_hat) + eps)
+
+    Dividing by sqrt(v_hat) gives every parameter a step of about lr, whatever the
+    scale of its gradient. PyTorch (and minigen) compute the last line as
+    param - lr / (1 - beta1^t) m / (sqrt(v) / sqrt(1 - beta2^t) + eps), the same
+    number with one division fewer per element.
+    param, grad, m, v: NumPy (or CuPy) arrays of one shape; m and v are zeros
+    before the first step. t: the number of this step, counting from 1.
+    """
+    ### BEGIN EXERCISE ch02.1: update m and v, correct their bias, then step param
+    xp = backend.get_array_module(param)
+    beta1, beta2 = betas
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    step_size = lr / (1 - beta1 ** t)
+    denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
+    return param - step_size * (m / denom), m, v
+    ### END EXERCISE
+
+
 class Adam(Optimizer):
     """Adam (Kingma and Ba), with PyTorch's bias correction; at step t:
 
@@ -287,18 +316,18 @@ class Adam(Optimizer):
         elif weight_decay != 0:
             g = g + weight_decay * p.data         # Adam: L2 penalty added to the gradient
 
+        if not group["amsgrad"]:
+            p.data, state["exp_avg"], state["exp_avg_sq"] = adam_step(
+                p.data, g, state["exp_avg"], state["exp_avg_sq"], t, lr, (beta1, beta2), eps)
+            return
+        # AMSGrad: the same step, with the largest v so far in the denominator
         m = beta1 * state["exp_avg"] + (1 - beta1) * g
         v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
         state["exp_avg"], state["exp_avg_sq"] = m, v
-        if group["amsgrad"]:
-            v = xp.maximum(state["max_exp_avg_sq"], v)
-            state["max_exp_avg_sq"] = v
-
-        bias_correction1 = 1 - beta1 ** t
-        bias_correction2 = 1 - beta2 ** t
-        step_size = lr / bias_correction1
-        denom = xp.sqrt(v) / math.sqrt(bias_correction2) + eps
-        p.data -= step_size * (m / denom)
+        v_max = xp.maximum(state["max_exp_avg_sq"], v)
+        state["max_exp_avg_sq"] = v_max
+        denom = xp.sqrt(v_max) / math.sqrt(1 - beta2 ** t) + eps
+        p.data -= lr / (1 - beta1 ** t) * (m / denom)
 
 
 class AdamW(Adam):
@@ -529,5 +558,5 @@ class ExponentialMovingAverage:
 
 
 __all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialMovingAverage",
-           "LRScheduler", "LambdaLR", "Optimizer", "StepLR", "clip_grad_norm_",
+           "LRScheduler", "LambdaLR", "Optimizer", "StepLR", "adam_step", "clip_grad_norm_",
            "clip_grad_value_"]

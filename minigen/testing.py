@@ -33,20 +33,19 @@ def _index(flat_position: int, shape: tuple) -> str:
     return f" at index {tuple(int(i) for i in np.unravel_index(flat_position, shape))}"
 
 
-def compare(name: str, ours: Any, ref: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-    """Print whether `ours` equals `ref` (exact), nearly does (close) or not (DIFFERENT).
+def verdict(name: str, ours: Any, ref: Any, rtol: float = 1e-5,
+            atol: float = 1e-8) -> tuple[bool, str]:
+    """(whether ours matches ref, the line that says how): what compare() prints.
 
     ours, ref: Tensors, arrays or numbers of one shape. NaN never matches anything.
-    Prints the largest absolute difference and where it is; returns True for exact or close.
+    The line names the largest absolute difference and where it is.
     """
     a = _to_numpy(ours, "ours", name)
     b = _to_numpy(ref, "ref", name)
     if a.shape != b.shape:
-        print(f"{name}: DIFFERENT shapes, ours {a.shape} and ref {b.shape}")
-        return False
+        return False, f"{name}: DIFFERENT shapes, ours {a.shape} and ref {b.shape}"
     if a.size == 0:
-        print(f"{name}: exact (both empty, shape {a.shape})")
-        return True
+        return True, f"{name}: exact (both empty, shape {a.shape})"
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     difference = np.abs(a64 - b64)
     # NaN sorts as the largest difference, so a NaN is always the one reported
@@ -54,11 +53,27 @@ def compare(name: str, ours: Any, ref: Any, rtol: float = 1e-5, atol: float = 1e
     where = _index(worst, a.shape)
     largest = f"max abs difference {difference.flat[worst]:.3g}{where}"
     if np.array_equal(a, b):
-        print(f"{name}: exact")
-        return True
+        return True, f"{name}: exact"
     if np.allclose(a64, b64, rtol=rtol, atol=atol):
-        print(f"{name}: close, {largest}")
-        return True
-    print(f"{name}: DIFFERENT, {largest}: ours {a64.flat[worst]:.6g}, "
-          f"ref {b64.flat[worst]:.6g} (allowed atol {atol:g} + rtol {rtol:g} * |ref|)")
-    return False
+        return True, f"{name}: close, {largest}"
+    return False, (f"{name}: DIFFERENT, {largest}: ours {a64.flat[worst]:.6g}, "
+                   f"ref {b64.flat[worst]:.6g} (allowed atol {atol:g} + rtol {rtol:g} * |ref|)")
+
+
+def compare(name: str, ours: Any, ref: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """Print whether `ours` equals `ref` (exact), nearly does (close) or not (DIFFERENT).
+
+    ours, ref: Tensors, arrays or numbers of one shape. NaN never matches anything.
+    Prints the largest absolute difference and where it is; returns True for exact or close.
+    """
+    ok, line = verdict(name, ours, ref, rtol, atol)
+    print(line)
+    return ok
+
+
+def assert_close(name: str, ours: Any, ref: Any, rtol: float = 1e-5, atol: float = 1e-8) -> None:
+    """Raise AssertionError with compare()'s line unless `ours` is exact or close to `ref`:
+    the one-line verdict a test of an exercise shows the student."""
+    ok, line = verdict(name, ours, ref, rtol, atol)
+    if not ok:
+        raise AssertionError(line)

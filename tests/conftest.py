@@ -5,13 +5,14 @@
 runs once with (numpy, "cpu") and once with (cupy, "cuda"); the GPU case skips
 cleanly when CuPy or a GPU is missing.
 """
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 import minigen
-from lessons import stubs
-from minigen import backend
+from minigen import backend, exercises
 
 settings.register_profile(
     "minigen", deadline=None, max_examples=25, derandomize=True,
@@ -42,21 +43,23 @@ def _seeded():
     yield
 
 
-# ---------------------------------------------------------------- exercises (lessons/stubs.py)
+# ---------------------------------------------------------------- exercises (minigen/exercises)
 
 
 def pytest_addoption(parser):
     parser.addoption("--student", action="store_true", default=False,
-                     help="run the exercise tests on your stubs in lessons/exercises/ "
-                          "instead of the reference solutions in lessons/solutions/")
+                     help="run with your own answers to the exercises you have started "
+                          "(in exercises/; see python -m minigen.exercises list) in place "
+                          "of the library's code")
 
 
 def pytest_configure(config):
     """One marker per exercise: `pytest -m ch01_2` selects the tests of exercise ch01.2."""
-    for exercise in stubs.find_exercises():
+    for exercise in exercises.find_exercises():
         config.addinivalue_line("markers", f"{exercise.marker}: exercise {exercise.id}, "
                                            f"{exercise.task}")
     if config.getoption("--student"):
+        exercises.install_student()
         # hypothesis' explain phase takes seconds per failing test and adds little to
         # an exercise's error; students get the failing example without it
         settings.register_profile("minigen-student", parent=settings.get_profile("minigen"),
@@ -64,15 +67,38 @@ def pytest_configure(config):
         settings.load_profile("minigen-student")
 
 
+def pytest_unconfigure(config):
+    exercises.uninstall()
+
+
+def pytest_report_header(config):
+    if not config.getoption("--student"):
+        return None
+    mine = ", ".join(e.id for e in exercises.installed())
+    if not mine:
+        return (f"--student: no exercise started in {exercises.workspace()}; the tests of an "
+                "exercise you have not started are skipped")
+    return f"--student: your code for {mine}, from {exercises.workspace()}"
+
+
 @pytest.fixture
 def exercise(request):
-    """The module of the test's exercise marker: the stub with --student, else the solution."""
+    """The library module that holds the test's exercise (minigen.models.vae for ch03.1).
+
+    With --student your started exercises are in place of the library's code, so
+    exercise.reparameterize is yours; a test of an exercise you have not started skips.
+    """
     names = {marker.name for marker in request.node.iter_markers()}
-    marked = [e for e in stubs.find_exercises() if e.marker in names]
+    marked = [e for e in exercises.find_exercises() if e.marker in names]
     if len({e.module for e in marked}) != 1:
         found = ", ".join(e.marker for e in marked) or "none"
         pytest.fail(f"{request.node.nodeid} uses the `exercise` fixture, so it needs the "
-                    f"marker of exercises in one solution file, e.g. @pytest.mark.ch01_1; "
+                    f"markers of exercises in one library module, e.g. @pytest.mark.ch03_1; "
                     f"it has: {found}", pytrace=False)
     request.node.user_properties += [("exercise", e.id) for e in marked]  # for --junitxml
-    return stubs.load(marked[0], student=request.config.getoption("--student"))
+    if request.config.getoption("--student"):
+        for e in marked:
+            if e not in exercises.installed():
+                pytest.skip(f"exercise {e.id} is not started: "
+                            f"python -m minigen.exercises start {e.id}")
+    return importlib.import_module(marked[0].module)

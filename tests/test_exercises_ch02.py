@@ -1,7 +1,11 @@
-"""Tests of the chapter 2 CNN exercises (lessons/solutions/ch02_cnn.py).
+"""Tests of the chapter 2 exercises: one Adam step (minigen/optim.py, ch02.1), the
+textbook im2col and conv2d (minigen/ops/conv.py, ch02.2 and ch02.3) and the PixelCNN
+mask (minigen/nn/conv.py, ch02.4).
 
-Each test carries its exercise's marker and takes the `exercise` fixture: the
-reference solution in CI, the student's stub with `pytest -m ch02_2 --student`.
+Each test carries its exercise's marker and takes the `exercise` fixture: the library
+module that holds the exercise. With --student, your answers from exercises/ are in
+place of the library's code, so the same tests check them:
+`python -m minigen.exercises check ch02.1`, or `python -m pytest -m ch02_1 --student`.
 """
 from __future__ import annotations
 
@@ -12,11 +16,75 @@ from hypothesis import strategies as st
 
 import minigen as mg
 import minigen.nn.functional as F
+from minigen import optim
 from minigen.backend import to_device
-from minigen.nn.conv import causal_mask
+from minigen.testing import assert_close
 
 # the `exercise` fixture is a module, with nothing to reset between hypothesis examples
 module_fixture = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+# ---------------------------------------------------------------- ch02.1: adam_step
+
+
+@pytest.mark.ch02_1
+def test_adam_first_step_moves_each_parameter_by_about_lr(exercise, xp):
+    # after one step m_hat = g and v_hat = g^2, so the step is lr g / (|g| + eps)
+    rng = np.random.default_rng(4)
+    param = xp.asarray(rng.standard_normal(5))
+    g = xp.asarray(rng.standard_normal(5) * [1e-3, 1e-1, 1.0, 10.0, 1e3])
+    zeros = xp.zeros(5)
+    new_param, m, v = exercise.adam_step(param, g, zeros, zeros, t=1, lr=0.01,
+                                         betas=(0.8, 0.99), eps=1e-8)
+    m, v, step, g = (to_device(a, "cpu") for a in (m, v, param - new_param, g))
+    assert_close("m", m, 0.2 * g, rtol=1e-12, atol=0.0)
+    assert_close("v", v, 0.01 * g * g, rtol=1e-12, atol=0.0)
+    assert_close("step", step, 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-9, atol=0.0)
+
+
+@pytest.mark.ch02_1
+def test_adam_bias_correction_makes_a_constant_gradient_step_lr(exercise):
+    # with a constant g, m_t = (1 - beta1^t) g and v_t = (1 - beta2^t) g^2, so the
+    # corrected means are exactly g and g^2 and every step is lr g / (|g| + eps)
+    g = np.array([0.5, -2.0, 3e-4])
+    param, m, v = np.zeros(3), np.zeros(3), np.zeros(3)
+    for t in range(1, 8):
+        param, m, v = exercise.adam_step(param, g, m, v, t, lr=0.1, eps=0.0)
+    assert_close("param", param, -7 * 0.1 * np.sign(g), rtol=1e-9, atol=0.0)
+
+
+@pytest.mark.ch02_1
+def test_adam_ignores_the_scale_of_the_gradient(exercise):
+    rng = np.random.default_rng(5)
+    grads = rng.standard_normal((6, 4))
+
+    def run(scale: float) -> np.ndarray:
+        param, m, v = np.ones(4), np.zeros(4), np.zeros(4)
+        for t, g in enumerate(grads, start=1):
+            param, m, v = exercise.adam_step(param, scale * g, m, v, t, lr=0.05, eps=0.0)
+        return param
+
+    assert_close("params after gradients x1000", run(1000.0), run(1.0), rtol=1e-10, atol=0.0)
+    assert not np.allclose(run(1.0), 1.0)  # it did move
+
+
+@pytest.mark.ch02_1
+def test_adam_step_matches_minigen_optim_adam(exercise):
+    rng = np.random.default_rng(6)
+    start = rng.standard_normal((3, 2))
+    p = mg.tensor(start, dtype=np.float64, requires_grad=True)
+    opt = optim.Adam([p], lr=0.02, betas=(0.85, 0.995), eps=1e-6)
+    param, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    for t in range(1, 11):
+        g = rng.standard_normal(start.shape)
+        p.grad = mg.tensor(g, dtype=np.float64)
+        opt.step()
+        param, m, v = exercise.adam_step(param, g, m, v, t, lr=0.02, betas=(0.85, 0.995),
+                                         eps=1e-6)
+    assert_close("param", param, p.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- ch02.2: im2col_simple
 
 
 @st.composite
@@ -66,36 +134,35 @@ def loop_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int
     return y
 
 
-# ---------------------------------------------------------------- ch02.2: im2col
-
-
 @pytest.mark.ch02_2
 @module_fixture
 @given(conv_problems())
 def test_im2col_rows_are_the_patches(exercise, problem):
     x, weight, _, stride, padding = problem
     kh, kw = weight.shape[2:]
-    cols = exercise.im2col(x, (kh, kw), stride, padding)
-    np.testing.assert_array_equal(cols, loop_im2col(x, kh, kw, stride, padding))
+    cols = exercise.im2col_simple(x, (kh, kw), stride, padding)
+    assert_close("cols", cols, loop_im2col(x, kh, kw, stride, padding), rtol=0.0, atol=0.0)
 
 
 @pytest.mark.ch02_2
 def test_im2col_of_a_small_image_by_hand(exercise):
     # 3x3 image 0..8, 2x2 patches, stride 1: four patches, each read row by row
     x = np.arange(9.0).reshape(1, 1, 3, 3)
-    cols = exercise.im2col(x, (2, 2))
-    np.testing.assert_array_equal(cols, [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]])
+    cols = exercise.im2col_simple(x, (2, 2))
+    assert_close("cols", cols, [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]], rtol=0.0,
+                 atol=0.0)
     # padding 1 adds a ring of zeros: the first patch is the top-left corner
-    padded = exercise.im2col(x, (2, 2), stride=2, padding=1)
-    np.testing.assert_array_equal(padded, [[0, 0, 0, 0], [0, 0, 1, 2], [0, 3, 0, 6], [4, 5, 7, 8]])
+    padded = exercise.im2col_simple(x, (2, 2), stride=2, padding=1)
+    assert_close("padded", padded, [[0, 0, 0, 0], [0, 0, 1, 2], [0, 3, 0, 6], [4, 5, 7, 8]],
+                 rtol=0.0, atol=0.0)
 
 
 @pytest.mark.ch02_2
 def test_im2col_keeps_dtype_and_runs_on_the_device(exercise, xp):
     x = np.random.default_rng(0).standard_normal((2, 3, 5, 4)).astype(np.float32)
-    cols = exercise.im2col(xp.asarray(x), (3, 2), stride=1, padding=1)
+    cols = exercise.im2col_simple(xp.asarray(x), (3, 2), stride=1, padding=1)
     assert cols.shape == (2 * 5 * 5, 3 * 3 * 2) and cols.dtype == np.float32
-    np.testing.assert_array_equal(to_device(cols, "cpu"), loop_im2col(x, 3, 2, 1, 1))
+    assert_close("cols", to_device(cols, "cpu"), loop_im2col(x, 3, 2, 1, 1), rtol=0.0, atol=0.0)
 
 
 # ---------------------------------------------------------------- ch02.3: conv2d
@@ -106,25 +173,25 @@ def test_im2col_keeps_dtype_and_runs_on_the_device(exercise, xp):
 @given(conv_problems())
 def test_conv2d_matches_the_definition_and_minigen(exercise, problem):
     x, weight, bias, stride, padding = problem
-    y = exercise.conv2d(x, weight, bias, stride, padding)
-    np.testing.assert_allclose(y, loop_conv2d(x, weight, bias, stride, padding),
-                               rtol=1e-12, atol=1e-12)
+    y = exercise.conv2d_simple(x, weight, bias, stride, padding)
+    assert_close("y", y, loop_conv2d(x, weight, bias, stride, padding), rtol=1e-12, atol=1e-12)
     ours = F.conv2d(mg.tensor(x), mg.tensor(weight), mg.tensor(bias), stride, padding)
-    np.testing.assert_allclose(y, ours.numpy(), rtol=1e-12, atol=1e-12)
+    assert_close("y", y, ours.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.ch02_3
 def test_conv2d_by_hand_and_without_bias(exercise):
     # a 2x2 kernel of ones at stride 2 adds up each 2x2 block of 0..15
     x = np.arange(16.0).reshape(1, 1, 4, 4)
-    y = exercise.conv2d(x, np.ones((1, 1, 2, 2)), stride=2)
-    np.testing.assert_array_equal(y, [[[[0 + 1 + 4 + 5, 2 + 3 + 6 + 7],
-                                        [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]]]])
+    y = exercise.conv2d_simple(x, np.ones((1, 1, 2, 2)), stride=2)
+    block_sums = [[[[0 + 1 + 4 + 5, 2 + 3 + 6 + 7], [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]]]]
+    assert_close("y", y, block_sums, rtol=0.0, atol=0.0)
     # a kernel with a single 1 at its centre, padding 1: every channel copies itself
     identity = np.zeros((2, 2, 3, 3))
     identity[0, 0, 1, 1] = identity[1, 1, 1, 1] = 1.0
     image = np.random.default_rng(1).standard_normal((3, 2, 5, 6))
-    np.testing.assert_array_equal(exercise.conv2d(image, identity, padding=1), image)
+    assert_close("identity kernel",
+                 exercise.conv2d_simple(image, identity, padding=1), image, rtol=0.0, atol=0.0)
 
 
 @pytest.mark.ch02_3
@@ -133,11 +200,11 @@ def test_conv2d_on_the_device_matches_minigen_in_float32(exercise, xp, device):
     x = rng.standard_normal((4, 3, 9, 7)).astype(np.float32)
     weight = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(5).astype(np.float32)
-    y = exercise.conv2d(xp.asarray(x), xp.asarray(weight), xp.asarray(bias), 2, 1)
+    y = exercise.conv2d_simple(xp.asarray(x), xp.asarray(weight), xp.asarray(bias), 2, 1)
     ours = F.conv2d(mg.tensor(x, device=device), mg.tensor(weight, device=device),
                     mg.tensor(bias, device=device), stride=2, padding=1)
     assert y.shape == (4, 5, 5, 4) and y.dtype == np.float32
-    np.testing.assert_allclose(to_device(y, "cpu"), ours.numpy(), rtol=1e-5, atol=1e-5)
+    assert_close("y", to_device(y, "cpu"), ours.numpy(), rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------- ch02.4: causal_mask
@@ -147,19 +214,28 @@ KERNELS = [(1, 1), (3, 3), (5, 5), (7, 7), (3, 5), (5, 3), (1, 3)]
 
 @pytest.mark.ch02_4
 def test_causal_masks_of_a_3x3_kernel_by_hand(exercise):
-    np.testing.assert_array_equal(exercise.causal_mask((3, 3), "A"),
-                                  [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
-    np.testing.assert_array_equal(exercise.causal_mask((3, 3), "B"),
-                                  [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
+    assert_close("mask A, 3x3", exercise.causal_mask((3, 3), "A"),
+                 [[1, 1, 1], [1, 0, 0], [0, 0, 0]], rtol=0.0, atol=0.0)
+    assert_close("mask B, 3x3", exercise.causal_mask((3, 3), "B"),
+                 [[1, 1, 1], [1, 1, 0], [0, 0, 0]], rtol=0.0, atol=0.0)
 
 
 @pytest.mark.ch02_4
 @pytest.mark.parametrize("kernel_size", KERNELS)
 @pytest.mark.parametrize("mask_type", ["A", "B"])
-def test_causal_mask_matches_minigen(exercise, kernel_size, mask_type):
+def test_causal_mask_matches_its_definition(exercise, kernel_size, mask_type):
     mask = exercise.causal_mask(kernel_size, mask_type)
     assert isinstance(mask, np.ndarray) and mask.dtype == np.float32
-    np.testing.assert_array_equal(mask, causal_mask(kernel_size, mask_type))
+    assert_close("mask", mask, definition_mask(kernel_size, mask_type), rtol=0.0, atol=0.0)
+
+
+def definition_mask(kernel_size: tuple[int, int], mask_type: str) -> np.ndarray:
+    """Tap (i, j) is visible when it comes before the centre (ci, cj) in raster order,
+    or is the centre itself for type 'B'."""
+    kh, kw = kernel_size
+    ci, cj = kh // 2, kw // 2
+    return np.array([[(i, j) < (ci, cj) or ((i, j) == (ci, cj) and mask_type == "B")
+                      for j in range(kw)] for i in range(kh)], dtype=np.float32)
 
 
 def dependence(masks: list[np.ndarray], size: int = 6) -> np.ndarray:

@@ -56,10 +56,14 @@ def reparameterize(mu: Tensor, log_var: Tensor) -> Tensor:
     """A draw z ~ N(mu, sigma^2) written so that gradients reach mu and log_var.
 
     z = mu + sigma * eps with sigma = exp(log_var / 2) and eps ~ N(0, I): the
-    randomness sits in eps, which needs no gradient. mu, log_var: (N, d) -> z: (N, d).
+    randomness sits in eps, which needs no gradient. Draw eps with mg.randn_like.
+    The book's Keras notebook does this in its `Sampling` layer.
+    mu, log_var: (N, d) -> z: (N, d).
     """
-    eps = mg.randn_like(mu)
-    return mu + (0.5 * log_var).exp() * eps
+    ### BEGIN EXERCISE ch03.1: draw eps and return mu + sigma * eps
+    eps = mg.randn_like(mu)  # the randomness, which needs no gradient
+    return mu + (0.5 * log_var).exp() * eps  # exp(log sigma^2 / 2) = sigma > 0
+    ### END EXERCISE
 
 
 class VAE(nn.Module):
@@ -183,7 +187,9 @@ def kl_divergence(mu: Tensor, log_var: Tensor) -> Tensor:
 
     summed over the latent dims j. mu, log_var: (N, d) -> (N,).
     """
+    ### BEGIN EXERCISE ch03.2: return the closed-form KL of each row, shape (N,)
     return -0.5 * (1.0 + log_var - mu * mu - log_var.exp()).sum(1)
+    ### END EXERCISE
 
 
 def vae_loss(x: Tensor, x_hat: Tensor, mu: Tensor, log_var: Tensor, beta: float = 500.0,
@@ -199,6 +205,7 @@ def vae_loss(x: Tensor, x_hat: Tensor, mu: Tensor, log_var: Tensor, beta: float 
     x, x_hat: (N, C, H, W); mu, log_var: (N, d). Returns (loss, reconstruction, kl),
     the last two unweighted batch means, for logging.
     """
+    ### BEGIN EXERCISE ch03.3: return (beta * reconstruction + kl, reconstruction, kl)
     if likelihood == "bernoulli":
         error = F.binary_cross_entropy(x_hat, x, reduction="none")
     elif likelihood == "gaussian":
@@ -209,6 +216,7 @@ def vae_loss(x: Tensor, x_hat: Tensor, mu: Tensor, log_var: Tensor, beta: float 
     reconstruction = error.mean()  # mean over pixels, then over images
     kl = kl_divergence(mu, log_var).mean()
     return beta * reconstruction + kl, reconstruction, kl
+    ### END EXERCISE
 
 
 def train_step(model: VAE, optimizers: dict[str, Optimizer], x: Tensor) -> dict[str, float]:

@@ -103,14 +103,18 @@ def gradient_penalty(critic: CriticFn, real: Tensor, fake: Tensor) -> Tensor:
     from fake to real. The input gradient is taken with create_graph=True, so GP can be
     differentiated with respect to the critic's weights (a gradient of a gradient).
     Each score depends only on its own image, so the gradient of the sum of the
-    scores holds every image's own gradient. real, fake: (N, C, H, W) -> a scalar.
+    scores holds every image's own gradient. Draw alpha with mg.rand (real's dtype and
+    device), make x_hat a leaf that requires grad, and take the input gradient with
+    mg.grad. real, fake: (N, C, H, W) -> a scalar.
     """
+    ### BEGIN EXERCISE ch04.1: return the mean of (||grad of critic at x_hat|| - 1)^2
     n = real.shape[0]
     alpha = mg.rand(n, 1, 1, 1, dtype=real.dtype, device=real.device)
     x_hat = (alpha * real + (1.0 - alpha) * fake).detach().requires_grad_()
     (grads,) = mg.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     norms = (grads * grads).reshape(n, -1).sum(1).sqrt()  # ||grad||_2 of each image
     return ((norms - 1.0) ** 2).mean()
+    ### END EXERCISE
 
 
 def critic_loss(real_scores: Tensor, fake_scores: Tensor, penalty: Tensor,
@@ -121,13 +125,17 @@ def critic_loss(real_scores: Tensor, fake_scores: Tensor, penalty: Tensor,
 
     real_scores, fake_scores: (N,); penalty: a scalar -> a scalar.
     """
+    ### BEGIN EXERCISE ch04.2: return mean D(fake) - mean D(real) + gp_weight * penalty
     return fake_scores.mean() - real_scores.mean() + gp_weight * penalty
+    ### END EXERCISE
 
 
 def generator_loss(fake_scores: Tensor) -> Tensor:
     """The generator's loss, -mean D(G(z)): it wants its images scored as real ones.
     fake_scores: (N,) -> a scalar."""
+    ### BEGIN EXERCISE ch04.3: return minus the mean score of the fake images
     return -fake_scores.mean()
+    ### END EXERCISE
 
 
 # ---------------------------------------------------------------- training step

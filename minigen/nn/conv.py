@@ -182,12 +182,14 @@ def causal_mask(kernel_size: IntPair, mask_type: str) -> np.ndarray:
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"causal_mask: kernel_size must be odd, so that its centre is a "
                          f"pixel, got {(kh, kw)}")
+    ### BEGIN EXERCISE ch02.4: ones, then zero the rows below and the centre row's right part
     mask = np.ones((kh, kw), dtype=np.float32)
     centre_row, centre_col = kh // 2, kw // 2
     mask[centre_row + 1:, :] = 0.0  # the rows below the centre
     first_hidden = centre_col + (1 if mask_type == "B" else 0)
     mask[centre_row, first_hidden:] = 0.0  # the centre (type A) and the pixels right of it
     return mask
+    ### END EXERCISE
 
 
 class MaskedConv2d(Conv2d):
