@@ -1,7 +1,23 @@
-"""minigen.nn.functional (imported as F): activations, layers and losses as functions.
+"""minigen.nn.functional (imported as F): every layer, activation and loss as a function.
 
-Activations are composed from the primitives in minigen.ops where that is
-cheap, so their gradients (and gradients of gradients) come for free.
+F is the map; most functions live beside the op or layer they belong to, and F gathers
+them under PyTorch's names. Where each one is defined:
+
+    activations    relu, sigmoid, tanh, leaky_relu, softplus, where   minigen/ops/arithmetic.py
+                   elu, silu (= swish), gelu, softmax, log_softmax    here
+    linear         linear, one_hot                                    here
+    convolution    conv2d, conv_transpose2d                           minigen/ops/conv.py
+    pooling        max_pool2d, avg_pool2d, interpolate                minigen/ops/pool.py
+    normalisation  batch_norm, layer_norm, group_norm                 minigen/nn/normalization.py
+    dropout        dropout                                            minigen/nn/dropout.py
+    embedding      embedding                                          minigen/nn/embedding.py
+    attention      scaled_dot_product_attention                       minigen/nn/attention.py
+    losses         mse_loss, l1_loss, binary_cross_entropy,           minigen/nn/losses.py
+                   binary_cross_entropy_with_logits, cross_entropy,
+                   nll_loss, kl_div
+
+The functions defined here are composed from the primitives in minigen.ops, so their
+gradients (and gradients of gradients) come for free.
 """
 from __future__ import annotations
 
