@@ -356,8 +356,8 @@ class Function:
         out = Tensor._from_op(y, f if record else None)
         if record:
             f.inputs = inputs
-            f.output_ref = weakref.ref(out)
-            f.output_data = out.data
+            f._output_ref = weakref.ref(out)  # weak: the output already holds f
+            f._output_data = out.data
         return out
 
     def forward(self, *arrays):
@@ -368,9 +368,9 @@ class Function:
 
     def output(self) -> Tensor:
         """The output as a Tensor in the graph (for backwards such as exp's: gy * y)."""
-        out = self.output_ref()
+        out = self._output_ref()
         if out is None:  # the user dropped it; rebuild the same node
-            out = Tensor._from_op(self.output_data, self)
+            out = Tensor._from_op(self._output_data, self)
         return out
 
     def release(self) -> None:

@@ -526,3 +526,14 @@ def test_grad_fills_no_grad_not_even_a_retained_one(device: str) -> None:
     h.retain_grad()
     mg.grad(h * 3.0, [x, h])
     assert x.grad is None and h.grad is None
+
+
+def test_output_is_the_tensor_in_the_graph_even_after_it_was_dropped(device: str) -> None:
+    x = scalar(0.5, device)
+    y = x.exp()
+    f = y.creator
+    assert f.output() is y
+    data = y.data
+    del y
+    rebuilt = f.output()  # rebuilt from the saved array, as the same node
+    assert rebuilt.data is data and rebuilt.creator is f

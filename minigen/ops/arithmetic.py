@@ -261,7 +261,7 @@ class Relu(Function):
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        positive = self.output_data > 0  # relu'(x) = 1 for x > 0, else 0
+        positive = self.output().data > 0  # relu'(x) = 1 for x > 0, else 0
         return gy * Tensor._from_op(positive.astype(gy.dtype), None)
 
 

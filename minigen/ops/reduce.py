@@ -58,7 +58,7 @@ class Max(Function):
     def backward(self, gy):
         (x,) = self.inputs
         kept = _kept_shape(x.shape, self.axes)
-        winners = (x.data == self.output_data.reshape(kept)).astype(gy.dtype)
+        winners = (x.data == self.output().data.reshape(kept)).astype(gy.dtype)
         share = winners / winners.sum(axis=self.axes, keepdims=True)  # ties share evenly
         share = Tensor._from_op(share, None)
         return broadcast_to(reshape(gy, kept), x.shape) * share
