@@ -7,6 +7,7 @@ differentiated again (gradients of gradients).
 """
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections import namedtuple
 from contextlib import contextmanager
@@ -336,19 +337,41 @@ class Function:
     backward(self, gy) -> Tensor(s)       with Tensor ops, one gradient per input
                                           (None for an input that needs none)
 
-    Keyword parameters given to apply() (dim, stride, ...) become attributes.
-    The inputs are kept as `self.inputs` (Tensors) for the backward, and
+    An op's parameters (its dims, stride, ...) are declared as class annotations,
+    such as `axes: tuple | None`, and given to apply() by keyword. In backward,
+    `self.inputs` holds the input Tensors, `self.output()` the output Tensor, and
     `self.needs_input_grad` (one bool per input) says which gradients are wanted,
     so a backward may return None for the others and save the work.
     """
 
     inputs: tuple[Tensor, ...]
     needs_input_grad: tuple[bool, ...]
+    _parameters: tuple[str, ...] = ()  # the names an op declares, in order
+    _required: tuple[str, ...] = ()  # those of them without a class default
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the parameters an op declares: its annotations and its bases'."""
+        super().__init_subclass__(**kwargs)
+        names: dict[str, None] = {}
+        for klass in reversed(cls.__mro__):
+            if klass is not Function and issubclass(klass, Function):
+                names.update(dict.fromkeys(inspect.get_annotations(klass)))
+        cls._parameters = tuple(names)
+        cls._required = tuple(name for name in names if not hasattr(cls, name))
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run the op on `inputs` and return its output Tensor, recording the graph if needed.
+
+        1. Make the node f = cls() and set each keyword parameter on it (only the
+           names the op declares; an unknown or a missing one is a TypeError).
+        2. Run f.forward on the inputs' arrays (all on one device).
+        3. Wrap the result as a Tensor. Only if grad mode is on and an input requires
+           grad does f become the output's creator, keeping the inputs and the output
+           for backward; otherwise the output is a constant and f is dropped.
+        """
         f = cls()
-        f.__dict__.update(params)
+        f._set_parameters(params)
         if len(inputs) > 1 and backend.gpu_in_use():
             _check_same_device(cls.__name__, inputs)
         y = f.forward(*[x.data for x in inputs])
@@ -359,6 +382,18 @@ class Function:
             f._output_ref = weakref.ref(out)  # weak: the output already holds f
             f._output_data = out.data
         return out
+
+    def _set_parameters(self, params: dict[str, Any]) -> None:
+        op = type(self).__name__
+        for name, value in params.items():
+            if name not in self._parameters:
+                declared = ", ".join(self._parameters) or "no parameters"
+                raise TypeError(f"{op}.apply() got an unknown parameter {name!r}; "
+                                f"{op} declares {declared}")
+            setattr(self, name, value)
+        for name in self._required:
+            if name not in params:
+                raise TypeError(f"{op}.apply() is missing the parameter {name!r}")
 
     def forward(self, *arrays):
         raise TypeError(f"{type(self).__name__} must define forward(self, *arrays)")

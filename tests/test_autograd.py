@@ -298,6 +298,7 @@ def test_backward_of_a_leaf(device: str) -> None:
 class Recorded(Function):
     """The identity, recording the order in which backward reaches each node."""
 
+    name: str
     log: list
 
     def forward(self, x):
@@ -537,3 +538,32 @@ def test_output_is_the_tensor_in_the_graph_even_after_it_was_dropped(device: str
     del y
     rebuilt = f.output()  # rebuilt from the saved array, as the same node
     assert rebuilt.data is data and rebuilt.creator is f
+
+
+# ---------------------------------------------------------------- op parameters
+
+
+def test_an_undeclared_op_parameter_is_a_type_error(device: str) -> None:
+    from minigen.ops.reduce import Sum
+    x = mg.ones(2, 3, device=device)
+    with pytest.raises(TypeError, match=r"Sum.apply\(\) got an unknown parameter 'keepdims'"):
+        Sum.apply(x, axes=(0,), keepdims=True)  # the op declares keepdim
+    with pytest.raises(TypeError, match=r"Sum.apply\(\) is missing the parameter 'keepdim'"):
+        Sum.apply(x, axes=(0,))
+    with pytest.raises(TypeError, match="Counted.apply.. got an unknown parameter 'call'"):
+        Counted.apply(x, call=[])
+    assert Sum.apply(x, axes=(0,), keepdim=True).shape == (1, 3)
+
+
+def test_a_parameter_with_a_class_default_may_be_left_out(device: str) -> None:
+    class Scale(Function):
+        """y = factor * x."""
+
+        factor: float = 2.0
+
+        def forward(self, x):
+            return self.factor * x
+
+    x = mg.ones(2, device=device)
+    assert Scale.apply(x).tolist() == [2.0, 2.0]
+    assert Scale.apply(x, factor=3.0).tolist() == [3.0, 3.0]

@@ -98,7 +98,9 @@ class Div(Function):
 
 
 class PowScalar(Function):
-    """x ** c for a constant exponent c."""
+    """x ** exponent for a constant exponent (a Python number)."""
+
+    exponent: float
 
     def forward(self, x):
         return x ** self.exponent
@@ -153,7 +155,9 @@ class Minimum(Function):
 
 
 class Where(Function):
-    """condition ? a : b, with `condition` a constant boolean array."""
+    """condition ? a : b, with `condition` a constant boolean array of the output's shape."""
+
+    condition: Any
 
     def forward(self, a, b):
         return get_array_module(a).where(self.condition, a, b)
@@ -266,6 +270,10 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
+    """x where x > 0, else negative_slope * x."""
+
+    negative_slope: float
+
     def forward(self, x):
         xp = get_array_module(x)
         if 0.0 <= self.negative_slope <= 1.0:  # max(x, a x): the same, and ~10x faster
@@ -326,6 +334,11 @@ class Erf(Function):
 
 
 class Clamp(Function):
+    """x clipped to [min, max]; a bound that is None is not applied."""
+
+    min: float | None
+    max: float | None
+
     def forward(self, x):
         return get_array_module(x).clip(x, self.min, self.max)
 

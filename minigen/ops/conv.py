@@ -60,8 +60,14 @@ class Im2col(Function):
     """Patches of x as columns: col[c, i, j, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j].
 
     x: (N, C, H, W), zero-padded by `padding` -> col: (C, kh, kw, Ho, Wo, N).
-    Parameters: kernel_size, stride, padding, dilation, out_size = (Ho, Wo).
+    Each parameter is a (height, width) pair; out_size is (Ho, Wo).
     """
+
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    out_size: tuple[int, int]
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -91,8 +97,13 @@ class Col2im(Function):
     """The adjoint of Im2col: x_pad[n, c, s*p + d*i, s*q + d*j] += col[c, i, j, p, q, n].
 
     col: (C, kh, kw, Ho, Wo, N) -> x: image_shape = (N, C, H, W), padding cropped off.
-    Parameters: image_shape, stride, padding, dilation.
+    stride, padding and dilation are (height, width) pairs.
     """
+
+    image_shape: tuple
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
 
     def forward(self, col):
         xp = get_array_module(col)

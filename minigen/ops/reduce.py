@@ -39,6 +39,11 @@ def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
 
 
 class Sum(Function):
+    """The sum of x over `axes` (sorted; None: all dims), kept as size-1 dims if keepdim."""
+
+    axes: tuple | None
+    keepdim: bool
+
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=self.keepdim)
 
@@ -50,7 +55,13 @@ class Sum(Function):
 
 
 class Max(Function):
-    """max over `axes`; where several elements tie for the max, they share the gradient."""
+    """The max of x over `axes` (sorted; None: all dims), kept as size-1 dims if keepdim.
+
+    Where several elements tie for the max, they share the gradient.
+    """
+
+    axes: tuple | None
+    keepdim: bool
 
     def forward(self, x):
         return x.max(axis=self.axes, keepdims=self.keepdim)
