@@ -20,6 +20,9 @@ import minigen as mg
 from minigen.autograd import Tensor
 from minigen.gradcheck import gradcheck, gradgradcheck
 from minigen.nn import functional as F
+from minigen.ops import arithmetic
+from minigen.ops.linalg import MatMul
+from minigen.ops.shape import Cat
 
 # The `device` fixture only names a device, so reusing it across examples is safe.
 with_device = settings(suppress_health_check=[
@@ -314,6 +317,50 @@ def test_where_takes_a_tensor_condition(device: str) -> None:
 def test_pow_with_a_zero_dim_tensor_exponent(device: str) -> None:
     a = np.array([[0.5, 1.5, 2.0]])
     check(lambda a, b: a ** b, np.power, [a, np.array(1.7)], device)
+
+
+# ---------------------------------------------------------------- needs_input_grad
+
+
+# every op with several inputs, by its Function: op(variable, constant) and op(constant, variable)
+MULTI_INPUT_OPS = {
+    "add": (arithmetic.Add, lambda a, b: a + b),
+    "sub": (arithmetic.Sub, lambda a, b: a - b),
+    "mul": (arithmetic.Mul, lambda a, b: a * b),
+    "div": (arithmetic.Div, lambda a, b: a / b),
+    "pow": (arithmetic.Pow, lambda a, b: a ** b),
+    "maximum": (arithmetic.Maximum, mg.maximum),
+    "minimum": (arithmetic.Minimum, mg.minimum),
+    "where": (arithmetic.Where, lambda a, b: mg.where(np.array([[True, False]]), a, b)),
+    "matmul": (MatMul, mg.matmul),
+    "cat": (Cat, lambda a, b: mg.cat([a, b], dim=1)),
+}
+
+
+@pytest.mark.parametrize("name", MULTI_INPUT_OPS)
+def test_a_constant_input_gets_no_gradient_computed(name: str, device: str,
+                                                     monkeypatch) -> None:
+    """x * const must not work out d/d const: each backward honours needs_input_grad."""
+    function, op = MULTI_INPUT_OPS[name]
+    seen = []
+    backward = function.backward
+
+    def spy(self, gy):
+        grads = backward(self, gy)
+        seen.append((self.needs_input_grad, grads))
+        return grads
+
+    monkeypatch.setattr(function, "backward", spy)
+    rng = np.random.default_rng(0)
+    x_data, c_data = rng.uniform(0.5, 1.5, (2, 2, 2))  # positive: pow's base and log
+    for variable_first in (True, False):
+        x = mg.tensor(x_data, device=device, requires_grad=True)
+        c = mg.tensor(c_data, device=device)
+        (op(x, c) if variable_first else op(c, x)).sum().backward()
+        assert x.grad is not None and c.grad is None
+    assert [needs for needs, _ in seen] == [(True, False), (False, True)]
+    for needs, grads in seen:
+        assert tuple(g is not None for g in grads) == needs
 
 
 # ---------------------------------------------------------------- reductions

@@ -91,10 +91,11 @@ class Div(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-        ga = gy / b
-        gb = -ga * a / b
-        return sum_to(ga, a.shape), sum_to(gb, b.shape)
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2: both start from gy / b
+        gy_over_b = gy / b
+        ga = sum_to(gy_over_b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-gy_over_b * a / b, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
 
 
 class PowScalar(Function):
@@ -121,19 +122,28 @@ class Pow(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        y = self.output()
-        ga = gy * b * a ** (b - 1)
-        safe_a = where(a > 0, a, 1.0)  # d/db a^b = a^b log a, defined for a > 0
-        gb = gy * y * log(safe_a)
-        return sum_to(ga, a.shape), sum_to(gb, b.shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:  # d/da a^b = b a^(b - 1)
+            ga = sum_to(gy * b * a ** (b - 1), a.shape)
+        if self.needs_input_grad[1]:  # d/db a^b = a^b log a, defined for a > 0
+            safe_a = where(a > 0, a, 1.0)
+            gb = sum_to(gy * self.output() * log(safe_a), b.shape)
+        return ga, gb
 
 
-def _tie_split_backward(gy: Tensor, a: Tensor, b: Tensor, a_wins) -> tuple[Tensor, Tensor]:
-    """Backward of max/min of a and b: the winner gets gy; where they tie, each gets half."""
+def _tie_split_backward(f: Function, gy: Tensor, a_wins) -> tuple:
+    """Backward of max/min of a and b: the winner gets gy; where they tie, each gets half.
+
+    a_wins: a boolean array, True where a is the result. An input whose gradient
+    is not wanted (f.needs_input_grad) gets None.
+    """
+    a, b = f.inputs
     share_a = a_wins.astype(gy.dtype)  # cast first: bool + 0.5 would make float64
     share_a += 0.5 * (a.data == b.data).astype(gy.dtype)
     share_a = Tensor._from_op(share_a, None)
-    return sum_to(gy * share_a, a.shape), sum_to(gy * (1.0 - share_a), b.shape)
+    ga = sum_to(gy * share_a, a.shape) if f.needs_input_grad[0] else None
+    gb = sum_to(gy * (1.0 - share_a), b.shape) if f.needs_input_grad[1] else None
+    return ga, gb
 
 
 class Maximum(Function):
@@ -142,7 +152,7 @@ class Maximum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return _tie_split_backward(gy, a, b, a.data > b.data)
+        return _tie_split_backward(self, gy, a.data > b.data)
 
 
 class Minimum(Function):
@@ -151,7 +161,7 @@ class Minimum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return _tie_split_backward(gy, a, b, a.data < b.data)
+        return _tie_split_backward(self, gy, a.data < b.data)
 
 
 class Where(Function):
@@ -165,9 +175,12 @@ class Where(Function):
     def backward(self, gy):
         a, b = self.inputs
         zero = as_tensor_like(0.0, gy)
-        ga = Where.apply(gy, zero, condition=self.condition)
-        gb = Where.apply(zero, gy, condition=self.condition)
-        return sum_to(ga, a.shape), sum_to(gb, b.shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:  # gy where the condition holds
+            ga = sum_to(Where.apply(gy, zero, condition=self.condition), a.shape)
+        if self.needs_input_grad[1]:  # gy where it does not
+            gb = sum_to(Where.apply(zero, gy, condition=self.condition), b.shape)
+        return ga, gb
 
 
 # ---------------------------------------------------------------- unary

@@ -269,10 +269,10 @@ class Cat(Function):
     def backward(self, gy):
         grads = []
         start = 0
-        for x in self.inputs:
+        for x, needed in zip(self.inputs, self.needs_input_grad):
             index = [slice(None)] * gy.ndim
             index[self.dim] = slice(start, start + x.shape[self.dim])
-            grads.append(getitem(gy, tuple(index)))
+            grads.append(getitem(gy, tuple(index)) if needed else None)  # x's slice of gy
             start += x.shape[self.dim]
         return tuple(grads)
 
