@@ -73,16 +73,25 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """y = a * b elementwise; a and b broadcast like NumPy arrays."""
+
     def forward(self, a, b):
         return a * b
 
-    def backward(self, gy):
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """gy = dL/dy, of y's shape -> (dL/da, dL/db), of the shapes of a and b.
+
+        dL/da = gy * b and dL/db = gy * a. Where an input was broadcast, sum_to(g, shape)
+        adds up the gradients of its copies. An input whose needs_input_grad is False
+        (a constant) may get None, which saves the work.
+        """
+        ### BEGIN EXERCISE ch01.1: return (dL/da, dL/db); sum_to undoes broadcasting
         a, b = self.inputs
-        # d(a*b)/da = b (the right-hand side), d(a*b)/db = a;
-        # an input whose gradient is not wanted (a constant) gets None, which saves the work
+        # d(a*b)/da = b (the right-hand side), d(a*b)/db = a
         ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+        ### END EXERCISE
 
 
 class Div(Function):
@@ -195,11 +204,17 @@ class Neg(Function):
 
 
 class Exp(Function):
+    """y = e^x elementwise."""
+
     def forward(self, x):
         return get_array_module(x).exp(x)
 
-    def backward(self, gy):
-        return gy * self.output()  # d/dx e^x = e^x
+    def backward(self, gy: Tensor) -> Tensor:
+        """gy = dL/dy, of x's shape -> dL/dx = gy * e^x = gy * y, of x's shape."""
+        ### BEGIN EXERCISE ch01.2: return dL/dx, reusing the output y = self.output()
+        # d/dx e^x = e^x = y: reuse the output rather than compute exp again
+        return gy * self.output()
+        ### END EXERCISE
 
 
 class Log(Function):
@@ -268,9 +283,13 @@ class Sigmoid(Function):
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1.0, e) / (1.0 + e)
 
-    def backward(self, gy):
+    def backward(self, gy: Tensor) -> Tensor:
+        """gy = dL/dy, of x's shape -> dL/dx = gy * sigmoid'(x) = gy * y (1 - y), of x's shape."""
+        ### BEGIN EXERCISE ch01.3: return dL/dx; write sigmoid'(x) in terms of y
+        # sigmoid'(x) = e^-x / (1 + e^-x)^2 = y (1 - y)
         y = self.output()
         return gy * y * (1.0 - y)
+        ### END EXERCISE
 
 
 class Relu(Function):
