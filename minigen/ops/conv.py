@@ -21,11 +21,15 @@ N contiguous numbers, not runs of Wo (often just 4 or 8), which makes the
 copies several times faster. The output (N, O, Ho, Wo) is a view of an
 (O, Ho, Wo, N) array; elementwise ops keep that memory order, so the next
 convolution finds its input already laid out as it needs it.
+
+im2col_simple and conv2d_simple are the textbook version (DeZero's), on raw
+arrays with the batch first and one row per output pixel; the tests check
+that conv2d_simple agrees with conv2d.
 """
 from __future__ import annotations
 
 import operator
-from typing import Sequence
+from typing import Any, Sequence
 
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
@@ -46,7 +50,8 @@ def pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
     raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1
+                     ) -> int:
     """floor((size + 2 padding - dilation (kernel - 1) - 1) / stride) + 1 (PyTorch's Conv2d)."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
@@ -232,6 +237,63 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     y = matmul(reshape(weight, (out_channels, in_channels * kh * kw)), col)  # (O, Ho*Wo*N)
     y = permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2)
     return _add_bias(y, bias)
+
+
+# ---------------------------------------------------------------- the textbook version
+
+
+def im2col_simple(x: Any, kernel_size: tuple[int, int], stride: int = 1, padding: int = 0
+                  ) -> Any:
+    """Every kernel-sized patch of x as one row:
+
+        cols[(n, p, q), (c, i, j)] = x_pad[n, c, stride p + i, stride q + j]
+
+    x: (N, C, H, W), zero-padded by `padding` on each side -> cols: (N Ho Wo, C kh kw),
+    rows ordered by (n, p, q) and columns by (c, i, j), both with the last index fastest
+    (what reshape gives). Ho = conv_output_size(H, kh, stride, padding), and so Wo.
+    Loop over the kh kw kernel offsets, never over pixels: at offset (i, j) the patches
+    read x_pad[:, :, i + stride p, j + stride q] for all p and q at once, a strided slice.
+    """
+    ### BEGIN EXERCISE ch02.2: fill cols with one strided slice of x_pad per kernel offset
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    kh, kw = kernel_size
+    ho, wo = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    patches = xp.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # output pixel (p, q) reads row i + stride p and column j + stride q
+            patches[:, :, i, j] = x_pad[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride]
+    # (n, c, i, j, p, q) -> (n, p, q, c, i, j): one row per output pixel
+    return patches.transpose(0, 4, 5, 1, 2, 3).reshape(n * ho * wo, c * kh * kw)
+    ### END EXERCISE
+
+
+def conv2d_simple(x: Any, weight: Any, bias: Any = None, stride: int = 1, padding: int = 0
+                  ) -> Any:
+    """The 2-D convolution of deep learning (a cross-correlation), as F.conv2d computes it:
+
+        y[n, o, p, q] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, stride p + i, stride q + j]
+
+    x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) or None -> y: (N, O, Ho, Wo).
+    The sum over (c, i, j) is a dot product of a row of im2col_simple(x) with a row of W
+    flattened to (O, C kh kw): all of them at once are one matrix product.
+    """
+    ### BEGIN EXERCISE ch02.3: one matrix product of im2col(x) and the flattened weight
+    n, _, h, w = x.shape
+    out_channels, _, kh, kw = weight.shape
+    ho, wo = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    cols = im2col_simple(x, (kh, kw), stride, padding)  # (N Ho Wo, C kh kw)
+    y = cols @ weight.reshape(out_channels, -1).T  # (N Ho Wo, O)
+    if bias is not None:
+        y = y + bias
+    # rows are (n, p, q): unflatten them, then move the channels to dim 1
+    return y.reshape(n, ho, wo, out_channels).transpose(0, 3, 1, 2)
+    ### END EXERCISE
+
+
+# ---------------------------------------------------------------- transposed convolution
 
 
 def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
