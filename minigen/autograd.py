@@ -266,15 +266,15 @@ class Tensor:
     def __rmatmul__(self, other): return linalg.matmul(other, self)
 
     # ----- comparisons: boolean tensors, no gradient
-    def __lt__(self, other): return arithmetic.compare("less", self, other)
-    def __le__(self, other): return arithmetic.compare("less_equal", self, other)
-    def __gt__(self, other): return arithmetic.compare("greater", self, other)
-    def __ge__(self, other): return arithmetic.compare("greater_equal", self, other)
-    def __eq__(self, other): return arithmetic.compare("equal", self, other)  # type: ignore
-    def __ne__(self, other): return arithmetic.compare("not_equal", self, other)  # type: ignore
+    def __lt__(self, other): return elementwise_comparison("less", self, other)
+    def __le__(self, other): return elementwise_comparison("less_equal", self, other)
+    def __gt__(self, other): return elementwise_comparison("greater", self, other)
+    def __ge__(self, other): return elementwise_comparison("greater_equal", self, other)
+    def __eq__(self, other): return elementwise_comparison("equal", self, other)  # type: ignore
+    def __ne__(self, other): return elementwise_comparison("not_equal", self, other)  # type: ignore
     def __invert__(self): return arithmetic.logical_not(self)
-    def __and__(self, other): return arithmetic.compare("logical_and", self, other)
-    def __or__(self, other): return arithmetic.compare("logical_or", self, other)
+    def __and__(self, other): return elementwise_comparison("logical_and", self, other)
+    def __or__(self, other): return elementwise_comparison("logical_or", self, other)
 
     # ----- elementwise methods
     def exp(self): return arithmetic.exp(self)
@@ -617,3 +617,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
 # The ops need Tensor and Function, so they are imported after both exist.
 from minigen.ops import arithmetic, linalg, reduce  # noqa: E402
 from minigen.ops import shape as shape_ops  # noqa: E402
+from minigen.ops.arithmetic import elementwise_comparison  # noqa: E402

@@ -29,7 +29,7 @@ def as_tensor_like(value: Any, like: Tensor) -> Tensor:
     return Tensor(value, device=like.device)
 
 
-def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+def _as_tensor_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     if not isinstance(a, Tensor):
         a = as_tensor_like(a, b)
     if not isinstance(b, Tensor):
@@ -394,7 +394,7 @@ class Clamp(Function):
 
 def _binary(function: type[Function], a: Any, b: Any) -> Tensor:
     """Apply a broadcasting binary op; Python numbers take the other operand's dtype."""
-    a, b = _pair(a, b)
+    a, b = _as_tensor_pair(a, b)
     _check_broadcast(function.__name__.lower(), a, b)
     return function.apply(a, b)
 
@@ -492,7 +492,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise `a if condition else b`; gradients flow to a and b, not the condition."""
     condition = condition.data if isinstance(condition, Tensor) else condition
-    a, b = _pair(a, b)
+    a, b = _as_tensor_pair(a, b)
     xp = get_array_module(a, b)
     condition = xp.asarray(condition, dtype=bool)
     try:
@@ -511,9 +511,9 @@ def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tens
     return Clamp.apply(x, min=min, max=max)
 
 
-def compare(name: str, a: Any, b: Any) -> Tensor:
+def elementwise_comparison(name: str, a: Any, b: Any) -> Tensor:
     """A comparison such as 'less' or 'equal' as a boolean tensor (no gradient)."""
-    a, b = _pair(a, b)
+    a, b = _as_tensor_pair(a, b)
     xp = get_array_module(a, b)
     return Tensor._from_op(getattr(xp, name)(a.data, b.data), None)
 

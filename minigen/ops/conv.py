@@ -39,7 +39,7 @@ from minigen.ops.shape import pad, permute, reshape, transpose
 IntPair = int | Sequence[int]
 
 
-def pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
+def int_pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
     """An int or a pair of ints as (height, width), as PyTorch accepts them."""
     try:
         values = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
@@ -220,13 +220,14 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, "conv2d")
     _check_dtype_and_device(x, weight, bias, "conv2d")
-    stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
+    stride = int_pair(stride, "stride", "conv2d")
+    dilation = int_pair(dilation, "dilation", "conv2d")
     if padding == "same":
         x = _same_padding(x, (kh, kw), stride, dilation)
         padding = 0
     elif padding == "valid":
         padding = 0
-    padding = pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
+    padding = int_pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
     check_geometry(stride, padding, dilation, "conv2d")
     ho, wo = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
     n = x.shape[0]
@@ -325,9 +326,9 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, op)
     _check_dtype_and_device(x, weight, bias, op)
-    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
-    dilation = pair(dilation, "dilation", op)
-    output_padding = pair(output_padding, "output_padding", op)
+    stride, padding = int_pair(stride, "stride", op), int_pair(padding, "padding", op)
+    dilation = int_pair(dilation, "dilation", op)
+    output_padding = int_pair(output_padding, "output_padding", op)
     check_geometry(stride, padding, dilation, op)
     for k in range(2):
         if not 0 <= output_padding[k] < max(stride[k], dilation[k]):

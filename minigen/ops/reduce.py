@@ -31,7 +31,7 @@ def _axes(dim: Dims, ndim: int, op: str) -> tuple | None:
     return tuple(sorted(set(axes)))
 
 
-def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
+def _keepdim_shape(shape: tuple, axes: tuple | None) -> tuple:
     """The shape of a reduction with keepdim=True."""
     if axes is None:
         return (1,) * len(shape)
@@ -50,7 +50,7 @@ class Sum(Function):
     def backward(self, gy):
         (x,) = self.inputs
         # every input element contributed once: copy gy back over the summed dims
-        gy = reshape(gy, _kept_shape(x.shape, self.axes))
+        gy = reshape(gy, _keepdim_shape(x.shape, self.axes))
         return broadcast_to(gy, x.shape)
 
 
@@ -68,7 +68,7 @@ class Max(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        kept = _kept_shape(x.shape, self.axes)
+        kept = _keepdim_shape(x.shape, self.axes)
         winners = (x.data == self.output().data.reshape(kept)).astype(gy.dtype)
         share = winners / winners.sum(axis=self.axes, keepdims=True)  # ties share evenly
         share = Tensor._from_op(share, None)
