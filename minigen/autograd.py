@@ -384,6 +384,7 @@ class Function:
         return out
 
     def _set_parameters(self, params: dict[str, Any]) -> None:
+        """Set the keyword parameters of apply() on this node, checked against the declared ones."""
         op = type(self).__name__
         for name, value in params.items():
             if name not in self._parameters:
