@@ -7,6 +7,7 @@ differentiated again (gradients of gradients).
 """
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections import namedtuple
 from contextlib import contextmanager
@@ -265,15 +266,15 @@ class Tensor:
     def __rmatmul__(self, other): return linalg.matmul(other, self)
 
     # ----- comparisons: boolean tensors, no gradient
-    def __lt__(self, other): return arithmetic.compare("less", self, other)
-    def __le__(self, other): return arithmetic.compare("less_equal", self, other)
-    def __gt__(self, other): return arithmetic.compare("greater", self, other)
-    def __ge__(self, other): return arithmetic.compare("greater_equal", self, other)
-    def __eq__(self, other): return arithmetic.compare("equal", self, other)  # type: ignore
-    def __ne__(self, other): return arithmetic.compare("not_equal", self, other)  # type: ignore
+    def __lt__(self, other): return elementwise_comparison("less", self, other)
+    def __le__(self, other): return elementwise_comparison("less_equal", self, other)
+    def __gt__(self, other): return elementwise_comparison("greater", self, other)
+    def __ge__(self, other): return elementwise_comparison("greater_equal", self, other)
+    def __eq__(self, other): return elementwise_comparison("equal", self, other)  # type: ignore
+    def __ne__(self, other): return elementwise_comparison("not_equal", self, other)  # type: ignore
     def __invert__(self): return arithmetic.logical_not(self)
-    def __and__(self, other): return arithmetic.compare("logical_and", self, other)
-    def __or__(self, other): return arithmetic.compare("logical_or", self, other)
+    def __and__(self, other): return elementwise_comparison("logical_and", self, other)
+    def __or__(self, other): return elementwise_comparison("logical_or", self, other)
 
     # ----- elementwise methods
     def exp(self): return arithmetic.exp(self)
@@ -336,19 +337,41 @@ class Function:
     backward(self, gy) -> Tensor(s)       with Tensor ops, one gradient per input
                                           (None for an input that needs none)
 
-    Keyword parameters given to apply() (dim, stride, ...) become attributes.
-    The inputs are kept as `self.inputs` (Tensors) for the backward, and
+    An op's parameters (its dims, stride, ...) are declared as class annotations,
+    such as `axes: tuple | None`, and given to apply() by keyword. In backward,
+    `self.inputs` holds the input Tensors, `self.output()` the output Tensor, and
     `self.needs_input_grad` (one bool per input) says which gradients are wanted,
     so a backward may return None for the others and save the work.
     """
 
     inputs: tuple[Tensor, ...]
     needs_input_grad: tuple[bool, ...]
+    _parameters: tuple[str, ...] = ()  # the names an op declares, in order
+    _required: tuple[str, ...] = ()  # those of them without a class default
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect the parameters an op declares: its annotations and its bases'."""
+        super().__init_subclass__(**kwargs)
+        names: dict[str, None] = {}
+        for klass in reversed(cls.__mro__):
+            if klass is not Function and issubclass(klass, Function):
+                names.update(dict.fromkeys(inspect.get_annotations(klass)))
+        cls._parameters = tuple(names)
+        cls._required = tuple(name for name in names if not hasattr(cls, name))
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run the op on `inputs` and return its output Tensor, recording the graph if needed.
+
+        1. Make the node f = cls() and set each keyword parameter on it (only the
+           names the op declares; an unknown or a missing one is a TypeError).
+        2. Run f.forward on the inputs' arrays (all on one device).
+        3. Wrap the result as a Tensor. Only if grad mode is on and an input requires
+           grad does f become the output's creator, keeping the inputs and the output
+           for backward; otherwise the output is a constant and f is dropped.
+        """
         f = cls()
-        f.__dict__.update(params)
+        f._set_parameters(params)
         if len(inputs) > 1 and backend.gpu_in_use():
             _check_same_device(cls.__name__, inputs)
         y = f.forward(*[x.data for x in inputs])
@@ -356,9 +379,22 @@ class Function:
         out = Tensor._from_op(y, f if record else None)
         if record:
             f.inputs = inputs
-            f.output_ref = weakref.ref(out)
-            f.output_data = out.data
+            f._output_ref = weakref.ref(out)  # weak: the output already holds f
+            f._output_data = out.data
         return out
+
+    def _set_parameters(self, params: dict[str, Any]) -> None:
+        """Set the keyword parameters of apply() on this node, checked against the declared ones."""
+        op = type(self).__name__
+        for name, value in params.items():
+            if name not in self._parameters:
+                declared = ", ".join(self._parameters) or "no parameters"
+                raise TypeError(f"{op}.apply() got an unknown parameter {name!r}; "
+                                f"{op} declares {declared}")
+            setattr(self, name, value)
+        for name in self._required:
+            if name not in params:
+                raise TypeError(f"{op}.apply() is missing the parameter {name!r}")
 
     def forward(self, *arrays):
         raise TypeError(f"{type(self).__name__} must define forward(self, *arrays)")
@@ -368,9 +404,9 @@ class Function:
 
     def output(self) -> Tensor:
         """The output as a Tensor in the graph (for backwards such as exp's: gy * y)."""
-        out = self.output_ref()
+        out = self._output_ref()
         if out is None:  # the user dropped it; rebuild the same node
-            out = Tensor._from_op(self.output_data, self)
+            out = Tensor._from_op(self._output_data, self)
         return out
 
     def release(self) -> None:
@@ -424,6 +460,7 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Function]:
 
 
 def _initial_grads(outputs: Sequence[Tensor], grad_outputs) -> list[Tensor]:
+    """The seeds dL/d(output): each given gradient, checked, or ones for a one-element output."""
     grads = []
     for i, out in enumerate(outputs):
         if not out.requires_grad:
@@ -451,80 +488,80 @@ def _accumulate(store: dict, key: int, g: Tensor) -> None:
     store[key] = g if key not in store else store[key] + g
 
 
-def _leading_to(order: list[Function], capture: set[int]) -> set[int]:
-    """ids of the Functions from which a path leads down to a tensor in `capture`.
+def _leaves_and_retained(outputs: Sequence[Tensor], order: list[Function]) -> list[Tensor]:
+    """What backward() fills: every leaf that requires grad, and every tensor that asked
+    to retain_grad(), among the outputs and the inputs of the Functions in `order`."""
+    reached = list(outputs) + [x for f in order for x in f.inputs]
+    found = {id(x): x for x in reached
+             if x.requires_grad and (x.creator is None or x._retains_grad)}
+    return list(found.values())
 
-    grad() asks for some inputs only: the rest of the graph needs no gradient.
+
+def _functions_leading_to(order: list[Function], targets: set[int]) -> set[int]:
+    """ids of the Functions from which a path leads down to a tensor in `targets`.
+
+    Only their backwards need to run: grad() asks for some inputs only, and the rest of
+    the graph needs no gradient.
     """
-    wanted: set[int] = set()
+    needed: set[int] = set()
     for f in reversed(order):  # inputs before the Functions that use them
-        if any(id(x) in capture or (x.creator is not None and id(x.creator) in wanted)
+        if any(id(x) in targets or (x.creator is not None and id(x.creator) in needed)
                for x in f.inputs):
-            wanted.add(id(f))
-    return wanted
+            needed.add(id(f))
+    return needed
 
 
-def _run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
-    """Reverse-mode sweep. Leaves get .grad unless `capture` (ids of tensors) is given,
-    in which case gradients of exactly those tensors are returned in a dict."""
+def _backward_sweep(outputs: Sequence[Tensor], seeds: list[Tensor], order: list[Function],
+                    targets: Sequence[Tensor], retain_graph: bool | None,
+                    create_graph: bool) -> dict[int, Tensor]:
+    """Reverse-mode differentiation: the gradients of `outputs` with respect to `targets`.
+
+    seeds: dL/d(output) for each output; order: _topological_order(outputs).
+    Walks the Functions from the outputs down, each once, after every Function that
+    uses its output; runs only the backwards that lead to a target, and asks each for
+    only the input gradients that lead to one (needs_input_grad).
+    Returns {id(target): dL/d(target)} for the targets the outputs depend on.
+    """
     if retain_graph is None:
         retain_graph = create_graph
-    seeds = _initial_grads(outputs, grad_outputs)
-    function_grads: dict[int, Tensor] = {}  # id(Function) -> grad of its output
-    leaf_grads: dict[int, Tensor] = {}
-    leaves: dict[int, Tensor] = {}
-    captured: dict[int, Tensor] = {}
-    order = _topological_order(outputs)
-    wanted = None if capture is None else _leading_to(order, capture)
+    target_ids = {id(t) for t in targets}
+    target_made_by = {id(t.creator): t for t in targets if t.creator is not None}
+    needed = _functions_leading_to(order, target_ids)
 
-    def needs_grad(x: Tensor) -> bool:
-        if not x.requires_grad:
-            return False
-        return wanted is None or id(x) in capture or (
-            x.creator is not None and id(x.creator) in wanted)
+    def leads_to_a_target(x: Tensor) -> bool:
+        return id(x) in target_ids or (x.creator is not None and id(x.creator) in needed)
 
+    grads: dict[int, Tensor] = {}  # id(target) -> its gradient
+    output_grads: dict[int, Tensor] = {}  # id(Function) -> gradient of its output
     with _set_grad_enabled(create_graph):
         for out, g in zip(outputs, seeds):
-            if out.creator is None:
-                _accumulate(leaf_grads, id(out), g)
-                leaves[id(out)] = out
-            else:
-                _accumulate(function_grads, id(out.creator), g)
+            if out.creator is not None:
+                _accumulate(output_grads, id(out.creator), g)
+            elif id(out) in target_ids:
+                _accumulate(grads, id(out), g)
         for f in order:
-            gy = function_grads.pop(id(f), None)
-            if gy is not None:
-                out = f.output_ref()
-                if out is not None and capture is not None and id(out) in capture:
-                    _accumulate(captured, id(out), gy)
-                if out is not None and capture is None and out._retains_grad:
-                    out.grad = gy if out.grad is None else out.grad + gy
-            if gy is not None and (wanted is None or id(f) in wanted):
+            gy = output_grads.pop(id(f), None)
+            if gy is not None and id(f) in target_made_by:
+                _accumulate(grads, id(target_made_by[id(f)]), gy)
+            if gy is not None and id(f) in needed:
                 # like PyTorch's ctx.needs_input_grad: a backward may skip the others
-                f.needs_input_grad = tuple(needs_grad(x) for x in f.inputs)
+                f.needs_input_grad = tuple(leads_to_a_target(x) for x in f.inputs)
                 gxs = f.backward(gy)
                 if not isinstance(gxs, tuple):
                     gxs = (gxs,)
-                for x, gx, needed in zip(f.inputs, gxs, f.needs_input_grad):
-                    if gx is None or not needed:
+                for x, gx, wanted in zip(f.inputs, gxs, f.needs_input_grad):
+                    if gx is None or not wanted:
                         continue
                     gx = _match_input(f, x, gx)
                     if x.creator is None:
-                        _accumulate(leaf_grads, id(x), gx)
-                        leaves[id(x)] = x
+                        _accumulate(grads, id(x), gx)
                     else:
-                        _accumulate(function_grads, id(x.creator), gx)
+                        _accumulate(output_grads, id(x.creator), gx)
             if not retain_graph:
                 f.release()
-    for key, g in leaf_grads.items():
-        if capture is not None:
-            if key in capture:
-                _accumulate(captured, key, g)
-            continue
-        leaf = leaves[key]
-        if not create_graph:
-            g = g.detach()
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-    return captured
+    if not create_graph:
+        grads = {key: g.detach() for key, g in grads.items()}
+    return grads
 
 
 def _match_input(f: Function, x: Tensor, gx: Tensor) -> Tensor:
@@ -540,39 +577,45 @@ def _match_input(f: Function, x: Tensor, gx: Tensor) -> Tensor:
 
 def backward(tensors: Sequence[Tensor], grad_tensors=None, retain_graph: bool | None = None,
              create_graph: bool = False) -> None:
-    """Accumulate gradients of `tensors` into the .grad of every leaf they depend on."""
-    _run_backward(list(tensors), grad_tensors, retain_graph, create_graph)
+    """Accumulate gradients of `tensors` into the .grad of every leaf they depend on
+    (and of every tensor that asked to retain_grad())."""
+    outputs = list(tensors)
+    seeds = _initial_grads(outputs, grad_tensors)
+    order = _topological_order(outputs)
+    targets = _leaves_and_retained(outputs, order)
+    grads = _backward_sweep(outputs, seeds, order, targets, retain_graph, create_graph)
+    for t in targets:
+        g = grads.get(id(t))
+        if g is not None:
+            t.grad = g if t.grad is None else t.grad + g
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
          create_graph: bool = False, allow_unused: bool = False) -> tuple:
     """Return d(outputs)/d(inputs) as a tuple, without touching any .grad.
 
+    Only the part of the graph between the inputs and the outputs is differentiated.
     With create_graph=True the result is itself differentiable (WGAN-GP's penalty).
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
     for i, x in enumerate(inputs):
         if not x.requires_grad:
             raise RuntimeError(f"input {i} of grad() does not require grad")
-    captured = _run_backward(outputs, grad_outputs, retain_graph, create_graph,
-                             capture={id(x) for x in inputs})
-    result = []
+    seeds = _initial_grads(outputs, grad_outputs)
+    order = _topological_order(outputs)
+    grads = _backward_sweep(outputs, seeds, order, inputs, retain_graph, create_graph)
     for i, x in enumerate(inputs):
-        g = captured.get(id(x))
-        if g is None and not allow_unused:
+        if id(x) not in grads and not allow_unused:
             raise RuntimeError(
                 f"input {i} of grad() was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it")
-        if g is not None and not create_graph:
-            g = g.detach()
-        result.append(g)
-    return tuple(result)
+    return tuple(grads.get(id(x)) for x in inputs)
 
 
 # The ops need Tensor and Function, so they are imported after both exist.
 from minigen.ops import arithmetic, linalg, reduce  # noqa: E402
 from minigen.ops import shape as shape_ops  # noqa: E402
+from minigen.ops.arithmetic import elementwise_comparison  # noqa: E402

@@ -298,6 +298,7 @@ def test_backward_of_a_leaf(device: str) -> None:
 class Recorded(Function):
     """The identity, recording the order in which backward reaches each node."""
 
+    name: str
     log: list
 
     def forward(self, x):
@@ -472,3 +473,97 @@ def test_grad_asks_backward_only_for_the_requested_inputs():
     Recorded.apply(x, w).sum().backward()
     assert seen[-1] == (True, True)
     np.testing.assert_allclose(w.grad.data, x.data)
+
+
+# ---------------------------------------------------------------- one sweep for backward and grad
+
+
+class Counted(Function):
+    """The identity, counting in `calls` how often its backward runs."""
+
+    calls: list
+
+    def forward(self, x):
+        return x
+
+    def backward(self, gy):
+        self.calls.append(1)
+        return gy
+
+
+def test_grad_runs_only_the_backwards_between_the_inputs_and_the_outputs(device: str) -> None:
+    x, w = scalar(2.0, device), scalar(3.0, device)
+    on_the_path_to_x, off_it = [], []
+    y = Counted.apply(x * w, calls=on_the_path_to_x) + Counted.apply(w * w, calls=off_it)
+    (gx,) = mg.grad(y, x, retain_graph=True)
+    assert gx.item() == 3.0
+    assert on_the_path_to_x == [1] and off_it == []  # w * w does not lead to x
+    y.backward()
+    assert on_the_path_to_x == [1, 1] and off_it == [1]
+
+
+def test_backward_and_grad_give_the_same_bits(device: str) -> None:
+    rng = np.random.default_rng(1)
+    w = mg.tensor(rng.standard_normal((4, 3)), device=device, requires_grad=True)
+    b = mg.tensor(rng.standard_normal(3), device=device, requires_grad=True)
+    x = mg.tensor(rng.standard_normal((5, 4)), device=device)
+
+    def loss() -> tuple[Tensor, Tensor]:
+        h = mg.tanh(x @ w + b)  # b is broadcast, h is used twice
+        return (h * h.exp()).sum() + h.logsumexp(1).mean(), h
+
+    y, h = loss()
+    gw, gb, gh = mg.grad(y, [w, b, h])
+    y, h = loss()
+    h.retain_grad()
+    y.backward()
+    for from_grad, from_backward in [(gw, w.grad), (gb, b.grad), (gh, h.grad)]:
+        np.testing.assert_array_equal(from_grad.numpy(), from_backward.numpy())
+
+
+def test_grad_fills_no_grad_not_even_a_retained_one(device: str) -> None:
+    x = scalar(2.0, device)
+    h = x * x
+    h.retain_grad()
+    mg.grad(h * 3.0, [x, h])
+    assert x.grad is None and h.grad is None
+
+
+def test_output_is_the_tensor_in_the_graph_even_after_it_was_dropped(device: str) -> None:
+    x = scalar(0.5, device)
+    y = x.exp()
+    f = y.creator
+    assert f.output() is y
+    data = y.data
+    del y
+    rebuilt = f.output()  # rebuilt from the saved array, as the same node
+    assert rebuilt.data is data and rebuilt.creator is f
+
+
+# ---------------------------------------------------------------- op parameters
+
+
+def test_an_undeclared_op_parameter_is_a_type_error(device: str) -> None:
+    from minigen.ops.reduce import Sum
+    x = mg.ones(2, 3, device=device)
+    with pytest.raises(TypeError, match=r"Sum.apply\(\) got an unknown parameter 'keepdims'"):
+        Sum.apply(x, axes=(0,), keepdims=True)  # the op declares keepdim
+    with pytest.raises(TypeError, match=r"Sum.apply\(\) is missing the parameter 'keepdim'"):
+        Sum.apply(x, axes=(0,))
+    with pytest.raises(TypeError, match="Counted.apply.. got an unknown parameter 'call'"):
+        Counted.apply(x, call=[])
+    assert Sum.apply(x, axes=(0,), keepdim=True).shape == (1, 3)
+
+
+def test_a_parameter_with_a_class_default_may_be_left_out(device: str) -> None:
+    class Scale(Function):
+        """y = factor * x."""
+
+        factor: float = 2.0
+
+        def forward(self, x):
+            return self.factor * x
+
+    x = mg.ones(2, device=device)
+    assert Scale.apply(x).tolist() == [2.0, 2.0]
+    assert Scale.apply(x, factor=3.0).tolist() == [3.0, 3.0]

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 import minigen as mg
 import minigen.nn.functional as F
+from minigen.backend import to_device
 from minigen.gradcheck import gradcheck, gradgradcheck
-from minigen.ops.conv import Col2im, Im2col
+from minigen.ops.conv import Col2im, Im2col, conv2d_simple, im2col_simple
 
 with_device = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -353,3 +354,30 @@ def test_bad_arguments(device):
     with pytest.raises(ValueError, match=r"conv_transpose2d: output_padding \(2, 2\) must be "
                                          r"non-negative and smaller than either stride"):
         F.conv_transpose2d(x, wt, stride=2, output_padding=2)
+
+
+# ---------------------------------------------------------------- the textbook twin
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 1), (2, 0), (2, 1)])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no bias"])
+def test_conv2d_simple_equals_conv2d(device, xp, stride, padding, bias):
+    """The textbook im2col (batch first) computes the same convolution as the fast one."""
+    rng = np.random.default_rng(stride + 2 * padding)
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4) if bias else None
+    simple = conv2d_simple(*[None if a is None else xp.asarray(a) for a in (x, w, b)],
+                           stride=stride, padding=padding)
+    ours = F.conv2d(*on(device, x, w, b), stride=stride, padding=padding)
+    assert simple.shape == ours.shape
+    np.testing.assert_allclose(to_device(simple, "cpu"), ours.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_im2col_simple_holds_the_columns_of_im2col_in_another_layout(device, xp):
+    """Row (n, p, q) of im2col_simple is column (p, q, n) of Im2col's batch-last layout."""
+    x = np.random.default_rng(7).standard_normal((2, 3, 5, 6))
+    cols = im2col_simple(xp.asarray(x), (3, 2), stride=2, padding=1)
+    fast = Im2col.apply(mg.tensor(x, device=device), kernel_size=(3, 2), stride=(2, 2),
+                        padding=(1, 1), dilation=(1, 1), out_size=(3, 4))  # (C, kh, kw, Ho, Wo, N)
+    expected = fast.numpy().transpose(5, 3, 4, 0, 1, 2).reshape(2 * 3 * 4, 3 * 3 * 2)
+    np.testing.assert_array_equal(to_device(cols, "cpu"), expected)

@@ -24,6 +24,8 @@ class Cube(Function):
 class CubeWrongAtOneElement(Function):
     """y = x^3 with a backward that adds 1 at `index`: the bug gradcheck must find."""
 
+    index: tuple
+
     def forward(self, x):
         return x ** 3
 

@@ -20,6 +20,9 @@ import minigen as mg
 from minigen.autograd import Tensor
 from minigen.gradcheck import gradcheck, gradgradcheck
 from minigen.nn import functional as F
+from minigen.ops import arithmetic
+from minigen.ops.linalg import MatMul
+from minigen.ops.shape import Cat
 
 # The `device` fixture only names a device, so reusing it across examples is safe.
 with_device = settings(suppress_health_check=[
@@ -240,6 +243,19 @@ def test_sigmoid_keeps_relative_precision_in_both_tails(device: str) -> None:
         np.testing.assert_allclose(y.numpy(), expected.astype(dtype), rtol=rtol, atol=0)
 
 
+@pytest.mark.parametrize("slope", [0.01, 0.2, 1.0, 1.5, -0.5])
+def test_leaky_relu_agrees_with_its_textbook_twin(device: str, slope: float) -> None:
+    """LeakyRelu's max() forward and slope-array backward give where()'s values."""
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.standard_normal((4, 5)), device=device, requires_grad=True)
+    fast, textbook = F.leaky_relu(x, slope), arithmetic.leaky_relu_simple(x, slope)
+    np.testing.assert_array_equal(fast.numpy(), textbook.numpy())
+    cotangent = mg.tensor(rng.standard_normal((4, 5)), device=device)
+    (g_fast,) = mg.grad((fast * cotangent).sum(), x)
+    (g_textbook,) = mg.grad((textbook * cotangent).sum(), x)
+    np.testing.assert_allclose(g_fast.numpy(), g_textbook.numpy(), rtol=1e-15, atol=0)
+
+
 # ---------------------------------------------------------------- elementwise, two inputs
 
 
@@ -314,6 +330,50 @@ def test_where_takes_a_tensor_condition(device: str) -> None:
 def test_pow_with_a_zero_dim_tensor_exponent(device: str) -> None:
     a = np.array([[0.5, 1.5, 2.0]])
     check(lambda a, b: a ** b, np.power, [a, np.array(1.7)], device)
+
+
+# ---------------------------------------------------------------- needs_input_grad
+
+
+# every op with several inputs, by its Function: op(variable, constant) and op(constant, variable)
+MULTI_INPUT_OPS = {
+    "add": (arithmetic.Add, lambda a, b: a + b),
+    "sub": (arithmetic.Sub, lambda a, b: a - b),
+    "mul": (arithmetic.Mul, lambda a, b: a * b),
+    "div": (arithmetic.Div, lambda a, b: a / b),
+    "pow": (arithmetic.Pow, lambda a, b: a ** b),
+    "maximum": (arithmetic.Maximum, mg.maximum),
+    "minimum": (arithmetic.Minimum, mg.minimum),
+    "where": (arithmetic.Where, lambda a, b: mg.where(np.array([[True, False]]), a, b)),
+    "matmul": (MatMul, mg.matmul),
+    "cat": (Cat, lambda a, b: mg.cat([a, b], dim=1)),
+}
+
+
+@pytest.mark.parametrize("name", MULTI_INPUT_OPS)
+def test_a_constant_input_gets_no_gradient_computed(name: str, device: str,
+                                                     monkeypatch) -> None:
+    """x * const must not work out d/d const: each backward honours needs_input_grad."""
+    function, op = MULTI_INPUT_OPS[name]
+    seen = []
+    backward = function.backward
+
+    def spy(self, gy):
+        grads = backward(self, gy)
+        seen.append((self.needs_input_grad, grads))
+        return grads
+
+    monkeypatch.setattr(function, "backward", spy)
+    rng = np.random.default_rng(0)
+    x_data, c_data = rng.uniform(0.5, 1.5, (2, 2, 2))  # positive: pow's base and log
+    for variable_first in (True, False):
+        x = mg.tensor(x_data, device=device, requires_grad=True)
+        c = mg.tensor(c_data, device=device)
+        (op(x, c) if variable_first else op(c, x)).sum().backward()
+        assert x.grad is not None and c.grad is None
+    assert [needs for needs, _ in seen] == [(True, False), (False, True)]
+    for needs, grads in seen:
+        assert tuple(g is not None for g in grads) == needs
 
 
 # ---------------------------------------------------------------- reductions
@@ -710,6 +770,27 @@ def test_matmul_1d_and_batched_shapes(device: str, shapes_) -> None:
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(s) for s in shapes_)
     check(mg.matmul, np.matmul, [a, b], device)
+
+
+def matmul_by_definition(a: Tensor, b: Tensor) -> Tensor:
+    """y[..., i, j] = sum_k a[..., i, k] b[..., k, j], by broadcasting and a sum."""
+    return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
+
+
+@pytest.mark.parametrize("shapes_", [((3, 1), (1, 4)), ((2, 3, 1), (1, 4)),
+                                     ((2, 1, 3, 1), (4, 1, 2)), ((3, 2), (2, 4))])
+def test_matmul_outer_product_fast_path_agrees_with_the_definition(device: str, shapes_) -> None:
+    """k = 1 is computed by broadcasting, not by matmul: the same values and gradients."""
+    rng = np.random.default_rng(0)
+    a, b = tensors([rng.standard_normal(s) for s in shapes_], device)
+    for t in (a, b):
+        t.requires_grad_()
+    fast, textbook = mg.matmul(a, b), matmul_by_definition(a, b)
+    np.testing.assert_allclose(fast.numpy(), textbook.numpy(), rtol=1e-14, atol=1e-14)
+    cotangent = mg.tensor(rng.standard_normal(fast.shape), device=device)
+    for got, expected in zip(mg.grad((fast * cotangent).sum(), [a, b]),
+                             mg.grad((textbook * cotangent).sum(), [a, b])):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-13, atol=1e-13)
 
 
 # ---------------------------------------------------------------- second order, shape ops

@@ -17,7 +17,7 @@ from minigen.nn import functional as F
 from minigen.nn import init
 from minigen.nn.layers import _empty_parameter
 from minigen.nn.module import Module
-from minigen.ops.conv import IntPair, conv_transpose_output_size, pair
+from minigen.ops.conv import IntPair, conv_transpose_output_size, int_pair
 
 
 def _check_input(x: Tensor, channels: int, layer: Module) -> None:
@@ -42,10 +42,10 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: only groups=1 is supported, got groups={groups}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size", name)
-        self.stride = pair(stride, "stride", name)
-        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", name)
-        self.dilation = pair(dilation, "dilation", name)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", name)
+        self.stride = int_pair(stride, "stride", name)
+        self.padding = padding if isinstance(padding, str) else int_pair(padding, "padding", name)
+        self.dilation = int_pair(dilation, "dilation", name)
         self.groups = groups
         self.weight = _empty_parameter(weight_shape + self.kernel_size, device, dtype)
         if bias:
@@ -92,7 +92,7 @@ class Conv2d(_ConvNd):
             if padding not in ("same", "valid"):
                 raise ValueError(f"Conv2d: padding must be an int, a pair, 'same' or 'valid', "
                                  f"got {padding!r}")
-            if padding == "same" and pair(stride, "stride", "Conv2d") != (1, 1):
+            if padding == "same" and int_pair(stride, "stride", "Conv2d") != (1, 1):
                 raise ValueError(f"Conv2d: padding='same' needs stride 1, got stride {stride}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, (out_channels, in_channels), device, dtype)
@@ -120,7 +120,7 @@ class ConvTranspose2d(_ConvNd):
                              f"{padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, (in_channels, out_channels), device, dtype)
-        self.output_padding = pair(output_padding, "output_padding", "ConvTranspose2d")
+        self.output_padding = int_pair(output_padding, "output_padding", "ConvTranspose2d")
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -178,7 +178,7 @@ def causal_mask(kernel_size: IntPair, mask_type: str) -> np.ndarray:
     """
     if mask_type not in ("A", "B"):
         raise ValueError(f"causal_mask: mask_type must be 'A' or 'B', got {mask_type!r}")
-    kh, kw = pair(kernel_size, "kernel_size", "causal_mask")
+    kh, kw = int_pair(kernel_size, "kernel_size", "causal_mask")
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(f"causal_mask: kernel_size must be odd, so that its centre is a "
                          f"pixel, got {(kh, kw)}")

@@ -149,7 +149,7 @@ def _pick_class(x: Tensor, target) -> Tensor:
     return x[index]
 
 
-def _kept(target: Tensor, ignore_index: int, dtype) -> Tensor:
+def _not_ignored_mask(target: Tensor, ignore_index: int, dtype) -> Tensor:
     """1.0 where the target counts, 0.0 where it equals ignore_index (a constant)."""
     return Tensor._from_op((target.data != ignore_index).astype(dtype), None)
 
@@ -161,7 +161,7 @@ def _class_weights(target: Tensor, weight: Tensor | None, ignore_index: int,
     Without a weight every class weighs 1, so the weights are the "counted" mask.
     Setting ignored targets to 0 keeps them valid indices for the gather.
     """
-    keep = _kept(target, ignore_index, dtype)
+    keep = _not_ignored_mask(target, ignore_index, dtype)
     safe_target = get_array_module(target).where(target.data == ignore_index, 0, target.data)
     if weight is None:
         return keep, safe_target
@@ -219,7 +219,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *
     # the uniform part: -sum_c w[c] log softmax(x)[c], 0 where the target is ignored
     if weight is not None:
         log_probs = log_probs * weight.reshape(weight_shape)
-    uniform_loss = -log_probs.sum(class_dim) * _kept(target, ignore_index, input.dtype)
+    uniform_loss = -log_probs.sum(class_dim) * _not_ignored_mask(target, ignore_index, input.dtype)
     if reduction == "mean":  # divided by the same weight total as the nll part
         target_weight, _ = _class_weights(target, weight, ignore_index, input.dtype)
         uniform_loss = uniform_loss.sum() / target_weight.sum()

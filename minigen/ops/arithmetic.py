@@ -29,7 +29,7 @@ def as_tensor_like(value: Any, like: Tensor) -> Tensor:
     return Tensor(value, device=like.device)
 
 
-def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+def _as_tensor_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     if not isinstance(a, Tensor):
         a = as_tensor_like(a, b)
     if not isinstance(b, Tensor):
@@ -73,16 +73,25 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """y = a * b elementwise; a and b broadcast like NumPy arrays."""
+
     def forward(self, a, b):
         return a * b
 
-    def backward(self, gy):
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """gy = dL/dy, of y's shape -> (dL/da, dL/db), of the shapes of a and b.
+
+        dL/da = gy * b and dL/db = gy * a. Where an input was broadcast, sum_to(g, shape)
+        adds up the gradients of its copies. An input whose needs_input_grad is False
+        (a constant) may get None, which saves the work.
+        """
+        ### BEGIN EXERCISE ch01.1: return (dL/da, dL/db); sum_to undoes broadcasting
         a, b = self.inputs
-        # d(a*b)/da = b (the right-hand side), d(a*b)/db = a;
-        # an input whose gradient is not wanted (a constant) gets None, which saves the work
+        # d(a*b)/da = b (the right-hand side), d(a*b)/db = a
         ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+        ### END EXERCISE
 
 
 class Div(Function):
@@ -91,14 +100,17 @@ class Div(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-        ga = gy / b
-        gb = -ga * a / b
-        return sum_to(ga, a.shape), sum_to(gb, b.shape)
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2: both start from gy / b
+        gy_over_b = gy / b
+        ga = sum_to(gy_over_b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-gy_over_b * a / b, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
 
 
 class PowScalar(Function):
-    """x ** c for a constant exponent c."""
+    """x ** exponent for a constant exponent (a Python number)."""
+
+    exponent: float
 
     def forward(self, x):
         return x ** self.exponent
@@ -119,19 +131,28 @@ class Pow(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        y = self.output()
-        ga = gy * b * a ** (b - 1)
-        safe_a = where(a > 0, a, 1.0)  # d/db a^b = a^b log a, defined for a > 0
-        gb = gy * y * log(safe_a)
-        return sum_to(ga, a.shape), sum_to(gb, b.shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:  # d/da a^b = b a^(b - 1)
+            ga = sum_to(gy * b * a ** (b - 1), a.shape)
+        if self.needs_input_grad[1]:  # d/db a^b = a^b log a, defined for a > 0
+            safe_a = where(a > 0, a, 1.0)
+            gb = sum_to(gy * self.output() * log(safe_a), b.shape)
+        return ga, gb
 
 
-def _tie_split_backward(gy: Tensor, a: Tensor, b: Tensor, a_wins) -> tuple[Tensor, Tensor]:
-    """Backward of max/min of a and b: the winner gets gy; where they tie, each gets half."""
+def _tie_split_backward(f: Function, gy: Tensor, a_wins) -> tuple:
+    """Backward of max/min of a and b: the winner gets gy; where they tie, each gets half.
+
+    a_wins: a boolean array, True where a is the result. An input whose gradient
+    is not wanted (f.needs_input_grad) gets None.
+    """
+    a, b = f.inputs
     share_a = a_wins.astype(gy.dtype)  # cast first: bool + 0.5 would make float64
     share_a += 0.5 * (a.data == b.data).astype(gy.dtype)
     share_a = Tensor._from_op(share_a, None)
-    return sum_to(gy * share_a, a.shape), sum_to(gy * (1.0 - share_a), b.shape)
+    ga = sum_to(gy * share_a, a.shape) if f.needs_input_grad[0] else None
+    gb = sum_to(gy * (1.0 - share_a), b.shape) if f.needs_input_grad[1] else None
+    return ga, gb
 
 
 class Maximum(Function):
@@ -140,7 +161,7 @@ class Maximum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return _tie_split_backward(gy, a, b, a.data > b.data)
+        return _tie_split_backward(self, gy, a.data > b.data)
 
 
 class Minimum(Function):
@@ -149,11 +170,13 @@ class Minimum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return _tie_split_backward(gy, a, b, a.data < b.data)
+        return _tie_split_backward(self, gy, a.data < b.data)
 
 
 class Where(Function):
-    """condition ? a : b, with `condition` a constant boolean array."""
+    """condition ? a : b, with `condition` a constant boolean array of the output's shape."""
+
+    condition: Any
 
     def forward(self, a, b):
         return get_array_module(a).where(self.condition, a, b)
@@ -161,9 +184,12 @@ class Where(Function):
     def backward(self, gy):
         a, b = self.inputs
         zero = as_tensor_like(0.0, gy)
-        ga = Where.apply(gy, zero, condition=self.condition)
-        gb = Where.apply(zero, gy, condition=self.condition)
-        return sum_to(ga, a.shape), sum_to(gb, b.shape)
+        ga = gb = None
+        if self.needs_input_grad[0]:  # gy where the condition holds
+            ga = sum_to(Where.apply(gy, zero, condition=self.condition), a.shape)
+        if self.needs_input_grad[1]:  # gy where it does not
+            gb = sum_to(Where.apply(zero, gy, condition=self.condition), b.shape)
+        return ga, gb
 
 
 # ---------------------------------------------------------------- unary
@@ -178,11 +204,17 @@ class Neg(Function):
 
 
 class Exp(Function):
+    """y = e^x elementwise."""
+
     def forward(self, x):
         return get_array_module(x).exp(x)
 
-    def backward(self, gy):
-        return gy * self.output()  # d/dx e^x = e^x
+    def backward(self, gy: Tensor) -> Tensor:
+        """gy = dL/dy, of x's shape -> dL/dx = gy * e^x = gy * y, of x's shape."""
+        ### BEGIN EXERCISE ch01.2: return dL/dx, reusing the output y = self.output()
+        # d/dx e^x = e^x = y: reuse the output rather than compute exp again
+        return gy * self.output()
+        ### END EXERCISE
 
 
 class Log(Function):
@@ -251,9 +283,13 @@ class Sigmoid(Function):
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1.0, e) / (1.0 + e)
 
-    def backward(self, gy):
+    def backward(self, gy: Tensor) -> Tensor:
+        """gy = dL/dy, of x's shape -> dL/dx = gy * sigmoid'(x) = gy * y (1 - y), of x's shape."""
+        ### BEGIN EXERCISE ch01.3: return dL/dx; write sigmoid'(x) in terms of y
+        # sigmoid'(x) = e^-x / (1 + e^-x)^2 = y (1 - y)
         y = self.output()
         return gy * y * (1.0 - y)
+        ### END EXERCISE
 
 
 class Relu(Function):
@@ -261,11 +297,19 @@ class Relu(Function):
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        positive = self.output_data > 0  # relu'(x) = 1 for x > 0, else 0
+        positive = self.output().data > 0  # relu'(x) = 1 for x > 0, else 0
         return gy * Tensor._from_op(positive.astype(gy.dtype), None)
 
 
 class LeakyRelu(Function):
+    """x where x > 0, else negative_slope * x, with two speed tricks for NumPy.
+
+    leaky_relu_simple is the textbook form, composed from where; the tests check
+    that the two agree.
+    """
+
+    negative_slope: float
+
     def forward(self, x):
         xp = get_array_module(x)
         if 0.0 <= self.negative_slope <= 1.0:  # max(x, a x): the same, and ~10x faster
@@ -326,6 +370,11 @@ class Erf(Function):
 
 
 class Clamp(Function):
+    """x clipped to [min, max]; a bound that is None is not applied."""
+
+    min: float | None
+    max: float | None
+
     def forward(self, x):
         return get_array_module(x).clip(x, self.min, self.max)
 
@@ -345,7 +394,7 @@ class Clamp(Function):
 
 def _binary(function: type[Function], a: Any, b: Any) -> Tensor:
     """Apply a broadcasting binary op; Python numbers take the other operand's dtype."""
-    a, b = _pair(a, b)
+    a, b = _as_tensor_pair(a, b)
     _check_broadcast(function.__name__.lower(), a, b)
     return function.apply(a, b)
 
@@ -416,6 +465,14 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return LeakyRelu.apply(x, negative_slope=negative_slope)
 
 
+def leaky_relu_simple(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """The textbook leaky ReLU: x where x > 0, else negative_slope * x.
+
+    Its gradient comes from where's: 1 where x > 0, else negative_slope.
+    """
+    return where(x > 0, x, negative_slope * x)
+
+
 def softplus(x: Tensor) -> Tensor:
     return Softplus.apply(x)
 
@@ -435,7 +492,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise `a if condition else b`; gradients flow to a and b, not the condition."""
     condition = condition.data if isinstance(condition, Tensor) else condition
-    a, b = _pair(a, b)
+    a, b = _as_tensor_pair(a, b)
     xp = get_array_module(a, b)
     condition = xp.asarray(condition, dtype=bool)
     try:
@@ -454,9 +511,9 @@ def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tens
     return Clamp.apply(x, min=min, max=max)
 
 
-def compare(name: str, a: Any, b: Any) -> Tensor:
+def elementwise_comparison(name: str, a: Any, b: Any) -> Tensor:
     """A comparison such as 'less' or 'equal' as a boolean tensor (no gradient)."""
-    a, b = _pair(a, b)
+    a, b = _as_tensor_pair(a, b)
     xp = get_array_module(a, b)
     return Tensor._from_op(getattr(xp, name)(a.data, b.data), None)
 

@@ -21,11 +21,15 @@ N contiguous numbers, not runs of Wo (often just 4 or 8), which makes the
 copies several times faster. The output (N, O, Ho, Wo) is a view of an
 (O, Ho, Wo, N) array; elementwise ops keep that memory order, so the next
 convolution finds its input already laid out as it needs it.
+
+im2col_simple and conv2d_simple are the textbook version (DeZero's), on raw
+arrays with the batch first and one row per output pixel; the tests check
+that conv2d_simple agrees with conv2d.
 """
 from __future__ import annotations
 
 import operator
-from typing import Sequence
+from typing import Any, Sequence
 
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
@@ -35,7 +39,7 @@ from minigen.ops.shape import pad, permute, reshape, transpose
 IntPair = int | Sequence[int]
 
 
-def pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
+def int_pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
     """An int or a pair of ints as (height, width), as PyTorch accepts them."""
     try:
         values = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
@@ -46,7 +50,8 @@ def pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
     raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1
+                     ) -> int:
     """floor((size + 2 padding - dilation (kernel - 1) - 1) / stride) + 1 (PyTorch's Conv2d)."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
@@ -60,8 +65,14 @@ class Im2col(Function):
     """Patches of x as columns: col[c, i, j, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j].
 
     x: (N, C, H, W), zero-padded by `padding` -> col: (C, kh, kw, Ho, Wo, N).
-    Parameters: kernel_size, stride, padding, dilation, out_size = (Ho, Wo).
+    Each parameter is a (height, width) pair; out_size is (Ho, Wo).
     """
+
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    out_size: tuple[int, int]
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -91,8 +102,13 @@ class Col2im(Function):
     """The adjoint of Im2col: x_pad[n, c, s*p + d*i, s*q + d*j] += col[c, i, j, p, q, n].
 
     col: (C, kh, kw, Ho, Wo, N) -> x: image_shape = (N, C, H, W), padding cropped off.
-    Parameters: image_shape, stride, padding, dilation.
+    stride, padding and dilation are (height, width) pairs.
     """
+
+    image_shape: tuple
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
 
     def forward(self, col):
         xp = get_array_module(col)
@@ -204,13 +220,14 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, "conv2d")
     _check_dtype_and_device(x, weight, bias, "conv2d")
-    stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
+    stride = int_pair(stride, "stride", "conv2d")
+    dilation = int_pair(dilation, "dilation", "conv2d")
     if padding == "same":
         x = _same_padding(x, (kh, kw), stride, dilation)
         padding = 0
     elif padding == "valid":
         padding = 0
-    padding = pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
+    padding = int_pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
     check_geometry(stride, padding, dilation, "conv2d")
     ho, wo = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
     n = x.shape[0]
@@ -221,6 +238,63 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     y = matmul(reshape(weight, (out_channels, in_channels * kh * kw)), col)  # (O, Ho*Wo*N)
     y = permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2)
     return _add_bias(y, bias)
+
+
+# ---------------------------------------------------------------- the textbook version
+
+
+def im2col_simple(x: Any, kernel_size: tuple[int, int], stride: int = 1, padding: int = 0
+                  ) -> Any:
+    """Every kernel-sized patch of x as one row:
+
+        cols[(n, p, q), (c, i, j)] = x_pad[n, c, stride p + i, stride q + j]
+
+    x: (N, C, H, W), zero-padded by `padding` on each side -> cols: (N Ho Wo, C kh kw),
+    rows ordered by (n, p, q) and columns by (c, i, j), both with the last index fastest
+    (what reshape gives). Ho = conv_output_size(H, kh, stride, padding), and so Wo.
+    Loop over the kh kw kernel offsets, never over pixels: at offset (i, j) the patches
+    read x_pad[:, :, i + stride p, j + stride q] for all p and q at once, a strided slice.
+    """
+    ### BEGIN EXERCISE ch02.2: fill cols with one strided slice of x_pad per kernel offset
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    kh, kw = kernel_size
+    ho, wo = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    patches = xp.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # output pixel (p, q) reads row i + stride p and column j + stride q
+            patches[:, :, i, j] = x_pad[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride]
+    # (n, c, i, j, p, q) -> (n, p, q, c, i, j): one row per output pixel
+    return patches.transpose(0, 4, 5, 1, 2, 3).reshape(n * ho * wo, c * kh * kw)
+    ### END EXERCISE
+
+
+def conv2d_simple(x: Any, weight: Any, bias: Any = None, stride: int = 1, padding: int = 0
+                  ) -> Any:
+    """The 2-D convolution of deep learning (a cross-correlation), as F.conv2d computes it:
+
+        y[n, o, p, q] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, stride p + i, stride q + j]
+
+    x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) or None -> y: (N, O, Ho, Wo).
+    The sum over (c, i, j) is a dot product of a row of im2col_simple(x) with a row of W
+    flattened to (O, C kh kw): all of them at once are one matrix product.
+    """
+    ### BEGIN EXERCISE ch02.3: one matrix product of im2col(x) and the flattened weight
+    n, _, h, w = x.shape
+    out_channels, _, kh, kw = weight.shape
+    ho, wo = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    cols = im2col_simple(x, (kh, kw), stride, padding)  # (N Ho Wo, C kh kw)
+    y = cols @ weight.reshape(out_channels, -1).T  # (N Ho Wo, O)
+    if bias is not None:
+        y = y + bias
+    # rows are (n, p, q): unflatten them, then move the channels to dim 1
+    return y.reshape(n, ho, wo, out_channels).transpose(0, 3, 1, 2)
+    ### END EXERCISE
+
+
+# ---------------------------------------------------------------- transposed convolution
 
 
 def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int,
@@ -252,9 +326,9 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, op)
     _check_dtype_and_device(x, weight, bias, op)
-    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
-    dilation = pair(dilation, "dilation", op)
-    output_padding = pair(output_padding, "output_padding", op)
+    stride, padding = int_pair(stride, "stride", op), int_pair(padding, "padding", op)
+    dilation = int_pair(dilation, "dilation", op)
+    output_padding = int_pair(output_padding, "output_padding", op)
     check_geometry(stride, padding, dilation, op)
     for k in range(2):
         if not 0 <= output_padding[k] < max(stride[k], dilation[k]):

@@ -7,10 +7,14 @@ from minigen.ops.shape import squeeze, sum_to, unsqueeze
 
 
 class MatMul(Function):
-    """y = a @ b for a: (..., n, k), b: (..., k, m); batch dims broadcast."""
+    """y = a @ b for a: (..., n, k), b: (..., k, m); batch dims broadcast.
+
+    y[..., i, j] = sum_k a[..., i, k] b[..., k, j], the textbook product, except for
+    k = 1, where the sum has one term: the outer product a[..., i, 0] b[..., 0, j].
+    """
 
     def forward(self, a, b):
-        if a.shape[-1] == 1:  # k = 1, an outer product: OpenBLAS is ~4x slower than broadcasting
+        if a.shape[-1] == 1:  # k = 1: OpenBLAS is ~4x slower than broadcasting
             return a * b
         return get_array_module(a).matmul(a, b)
 

@@ -20,7 +20,14 @@ import numpy as np
 
 from minigen.autograd import Tensor
 from minigen.backend import get_array_module
-from minigen.ops.conv import Im2col, IntPair, check_geometry, check_image, checked_output_size, pair
+from minigen.ops.conv import (
+    Im2col,
+    IntPair,
+    check_geometry,
+    check_image,
+    checked_output_size,
+    int_pair,
+)
 from minigen.ops.linalg import matmul
 from minigen.ops.reduce import amax, mean
 from minigen.ops.shape import pad, permute, transpose
@@ -32,9 +39,9 @@ def _pool_geometry(x: Tensor, kernel_size: IntPair, stride: IntPair | None, padd
                    dilation: IntPair, op: str) -> tuple:
     """kernel_size, stride (the kernel size by default), padding, dilation and (Ho, Wo)."""
     check_image(x, op)
-    kernel_size = pair(kernel_size, "kernel_size", op)
-    stride = kernel_size if stride is None else pair(stride, "stride", op)
-    padding, dilation = pair(padding, "padding", op), pair(dilation, "dilation", op)
+    kernel_size = int_pair(kernel_size, "kernel_size", op)
+    stride = kernel_size if stride is None else int_pair(stride, "stride", op)
+    padding, dilation = int_pair(padding, "padding", op), int_pair(dilation, "dilation", op)
     check_geometry(stride, padding, dilation, op)
     extent = tuple(dilation[k] * (kernel_size[k] - 1) + 1 for k in range(2))
     if 2 * padding[0] > extent[0] or 2 * padding[1] > extent[1]:

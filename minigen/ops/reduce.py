@@ -31,7 +31,7 @@ def _axes(dim: Dims, ndim: int, op: str) -> tuple | None:
     return tuple(sorted(set(axes)))
 
 
-def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
+def _keepdim_shape(shape: tuple, axes: tuple | None) -> tuple:
     """The shape of a reduction with keepdim=True."""
     if axes is None:
         return (1,) * len(shape)
@@ -39,26 +39,37 @@ def _kept_shape(shape: tuple, axes: tuple | None) -> tuple:
 
 
 class Sum(Function):
+    """The sum of x over `axes` (sorted; None: all dims), kept as size-1 dims if keepdim."""
+
+    axes: tuple | None
+    keepdim: bool
+
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=self.keepdim)
 
     def backward(self, gy):
         (x,) = self.inputs
         # every input element contributed once: copy gy back over the summed dims
-        gy = reshape(gy, _kept_shape(x.shape, self.axes))
+        gy = reshape(gy, _keepdim_shape(x.shape, self.axes))
         return broadcast_to(gy, x.shape)
 
 
 class Max(Function):
-    """max over `axes`; where several elements tie for the max, they share the gradient."""
+    """The max of x over `axes` (sorted; None: all dims), kept as size-1 dims if keepdim.
+
+    Where several elements tie for the max, they share the gradient.
+    """
+
+    axes: tuple | None
+    keepdim: bool
 
     def forward(self, x):
         return x.max(axis=self.axes, keepdims=self.keepdim)
 
     def backward(self, gy):
         (x,) = self.inputs
-        kept = _kept_shape(x.shape, self.axes)
-        winners = (x.data == self.output_data.reshape(kept)).astype(gy.dtype)
+        kept = _keepdim_shape(x.shape, self.axes)
+        winners = (x.data == self.output().data.reshape(kept)).astype(gy.dtype)
         share = winners / winners.sum(axis=self.axes, keepdims=True)  # ties share evenly
         share = Tensor._from_op(share, None)
         return broadcast_to(reshape(gy, kept), x.shape) * share

@@ -35,6 +35,8 @@ def _shape_arg(shape: Sequence) -> tuple:
 class SumTo(Function):
     """Sum a broadcast array back down to `shape` (the adjoint of broadcast_to)."""
 
+    shape: tuple
+
     def forward(self, x):
         lead = x.ndim - len(self.shape)
         axes = tuple(range(lead)) + tuple(
@@ -48,6 +50,10 @@ class SumTo(Function):
 
 
 class BroadcastTo(Function):
+    """x broadcast to `shape` by NumPy's rules (the adjoint of sum_to)."""
+
+    shape: tuple
+
     def forward(self, x):
         return get_array_module(x).broadcast_to(x, self.shape)
 
@@ -91,6 +97,10 @@ def expand(x: Tensor, *sizes: int) -> Tensor:
 
 
 class Reshape(Function):
+    """x's elements, in order, in `shape` (a tuple with any -1 already resolved)."""
+
+    shape: tuple
+
     def forward(self, x):
         return x.reshape(self.shape)
 
@@ -100,6 +110,10 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    """x with its dims reordered: dim k of the output is dim dims[k] of x."""
+
+    dims: tuple
+
     def forward(self, x):
         return x.transpose(self.dims)
 
@@ -180,6 +194,10 @@ def _unwrap_key(key: Any) -> Any:
 
 
 class GetItem(Function):
+    """x[key] for a NumPy key: ints, slices, None, Ellipsis, integer arrays, masks."""
+
+    key: Any
+
     def forward(self, x):
         return x[self.key]
 
@@ -190,6 +208,9 @@ class GetItem(Function):
 
 class GetItemGrad(Function):
     """Scatter gy into zeros of `shape` at `key`, adding where an element is picked twice."""
+
+    key: Any
+    shape: tuple
 
     def forward(self, gy):
         xp = get_array_module(gy)
@@ -238,16 +259,20 @@ def getitem(x: Tensor, key: Any) -> Tensor:
 
 
 class Cat(Function):
+    """The inputs joined along their existing dim `dim`."""
+
+    dim: int
+
     def forward(self, *xs):
         return get_array_module(xs[0]).concatenate(xs, axis=self.dim)
 
     def backward(self, gy):
         grads = []
         start = 0
-        for x in self.inputs:
+        for x, needed in zip(self.inputs, self.needs_input_grad):
             index = [slice(None)] * gy.ndim
             index[self.dim] = slice(start, start + x.shape[self.dim])
-            grads.append(getitem(gy, tuple(index)))
+            grads.append(getitem(gy, tuple(index)) if needed else None)  # x's slice of gy
             start += x.shape[self.dim]
         return tuple(grads)
 
@@ -315,7 +340,10 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
 
 
 class Pad(Function):
-    """Constant padding; `widths` is NumPy's ((before, after), ...) per dim."""
+    """Pad with the constant `value`; `widths` is NumPy's ((before, after), ...) per dim."""
+
+    widths: tuple
+    value: float
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -345,6 +373,10 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
 
 
 class Cast(Function):
+    """x converted to `dtype`; the gradient is converted back to x's dtype."""
+
+    dtype: Any
+
     def forward(self, x):
         return x.astype(self.dtype)
 
@@ -354,6 +386,10 @@ class Cast(Function):
 
 
 class ToDevice(Function):
+    """x copied to `device` ('cpu' or 'cuda'); the gradient is copied back."""
+
+    device: str
+
     def forward(self, x):
         return backend.to_device(x, self.device)
 
