@@ -281,7 +281,7 @@ def conv2d_simple(x: Any, weight: Any, bias: Any = None, stride: int = 1, paddin
     The sum over (c, i, j) is a dot product of a row of im2col_simple(x) with a row of W
     flattened to (O, C kh kw): all of them at once are one matrix product.
     """
-    ### BEGIN EXERCISE ch02.3: one matrix product of im2col(x) and the flattened weight
+    ### BEGIN EXERCISE ch02.3: one matrix product of im2col_simple(x) and the flat weight
     n, _, h, w = x.shape
     out_channels, _, kh, kw = weight.shape
     ho, wo = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
