@@ -297,13 +297,16 @@ def make_stub(exercise: Exercise) -> str:
     body = (lines[function.lineno - 1:exercise.begin - 1] + _raise_lines(exercise, indent)
             + lines[exercise.end:max(exercise.end, function.end_lineno)])
     code = textwrap.dedent("\n".join(body))
-    kind = (f"the method {exercise.qualname} (self is the {exercise.qualname.split('.')[0]} "
-            "object)" if "." in exercise.qualname else f"the function {exercise.name}")
+    kind = "the method" if "." in exercise.qualname else "the function"
+    kind = f"{kind} {exercise.qualname}"
     sentences = [
         f"Exercise {exercise.id}: {exercise.task}.",
         f"Your version of {kind} in {_shown(exercise.path)}.",
         "Replace the `raise NotImplementedError(...)` with your code, then:",
     ]
+    if exercise.name == "backward":  # an op's backward: say what self holds
+        sentences.insert(2, "self is the op's node in the graph: self.inputs are the Tensors "
+                            "its forward was given, self.output() the Tensor it made.")
     commands = [
         f"    python -m minigen.exercises check {exercise.id}     # its tests, on your code",
         "    python -m lessons.<lesson> --student       # every lesson then runs your code",
