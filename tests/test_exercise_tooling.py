@@ -89,7 +89,7 @@ def test_a_stub_keeps_the_docstring_and_the_code_around_the_block(tmp_path):
     with pytest.raises(ValueError):
         namespace["area"](-1.0)
     method = exercises.make_stub(scale)
-    assert "the method Shape.scale in " in method
+    assert "the method Shape.scale in" in method
     assert "\ndef scale(self, k):\n" in method  # a plain function, installed on the class
     assert "from minigen.shapes import SCALE\n" in method
 
