@@ -196,15 +196,10 @@ def sample(generator: Generator, n: int, z: Tensor | None = None,
     """n new images G(z), z ~ N(0, I), in evaluation mode (BatchNorm uses its running
     statistics), batch_size at a time. z: (n, z_dim) to reuse fixed noise.
     -> (n, C, 32, 32) in [-1, 1]."""
-    device = next(generator.parameters()).device
     if z is None:
-        z = mg.randn(n, generator.z_dim, device=device)
-    was_training = generator.training
-    generator.eval()
-    with mg.no_grad():
-        images = mg.cat([generator(z[i:i + batch_size]) for i in range(0, n, batch_size)])
-    generator.train(was_training)
-    return images
+        z = mg.randn(n, generator.z_dim, device=nn.device_of(generator))
+    with nn.evaluating(generator), mg.no_grad():
+        return mg.cat([generator(z[i:i + batch_size]) for i in range(0, n, batch_size)])
 
 
 # ---------------------------------------------------------------- evaluation
@@ -233,7 +228,7 @@ def real_digits_score(classifier: Classifier, real_features: Tensor, n: int) -> 
 
 def class_predictions(classifier: Classifier, images: Tensor | np.ndarray) -> np.ndarray:
     """The class the classifier reads in each image (N, 1, 32, 32) in [-1, 1]: (N,) ints."""
-    logits = apply_in_batches(classifier, images, 500, _device_of(classifier),
+    logits = apply_in_batches(classifier, images, 500, nn.device_of(classifier),
                               to_classifier_input)
     return logits.numpy().argmax(axis=1)
 
@@ -244,10 +239,6 @@ def class_fractions(classifier: Classifier, images: Tensor | np.ndarray) -> np.n
     collapsed onto a few modes makes a few classes far more often than the others."""
     predicted = class_predictions(classifier, images)
     return np.bincount(predicted, minlength=classifier.head.out_features) / len(predicted)
-
-
-def _device_of(model: nn.Module) -> str:
-    return next(model.parameters()).device
 
 
 __all__ = ["DCGAN", "Discriminator", "Generator", "class_fractions", "class_predictions",

@@ -225,13 +225,9 @@ def train_step(model: VAE, optimizers: dict[str, Optimizer], x: Tensor) -> dict[
 # ---------------------------------------------------------------- sampler
 
 
-def _device_of(model: nn.Module) -> str:
-    return next(model.parameters()).device
-
-
 def sample(model: VAE, n: int) -> Tensor:
     """Decode n draws from the prior, z ~ N(0, I): new images (n, C, H, W)."""
-    z = mg.randn(n, model.latent_dim, device=_device_of(model))
+    z = mg.randn(n, model.latent_dim, device=nn.device_of(model))
     with mg.no_grad():
         return model.decode(z)
 
