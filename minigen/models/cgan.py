@@ -28,11 +28,11 @@ import numpy as np
 import minigen as mg
 import minigen.nn.functional as F
 from minigen.autograd import Tensor
-from minigen.models.autoencoder import glorot_init_
 from minigen.models.classifier import Classifier
 from minigen.models.dcgan import DROPOUT, Generator, class_predictions
 from minigen.models.wgan_gp import CRITIC_STEPS, GP_WEIGHT, Critic, critic_update, generator_loss
 from minigen.nn import Module, device_of, evaluating
+from minigen.nn.init import glorot_init_
 from minigen.optim import Optimizer
 
 Z_DIM = 32  # the book's conditional GAN noise size

@@ -44,8 +44,8 @@ import minigen.nn.functional as F
 from minigen import metrics
 from minigen.autograd import Tensor
 from minigen.datasets import load_mnist, pad_to_32, to_symmetric
-from minigen.models.autoencoder import glorot_init_
 from minigen.models.classifier import Classifier, extract_features, to_classifier_input
+from minigen.nn.init import glorot_init_
 from minigen.optim import Adam, Optimizer
 from minigen.train import apply_in_batches
 

@@ -27,7 +27,8 @@ import minigen as mg
 import minigen.nn as nn
 import minigen.nn.functional as F
 from minigen.autograd import Tensor
-from minigen.models.autoencoder import SHAPE_BEFORE_FLATTENING, Decoder, conv_stack, glorot_init_
+from minigen.models.autoencoder import SHAPE_BEFORE_FLATTENING, Decoder, conv_stack
+from minigen.nn.init import glorot_init_
 from minigen.optim import Optimizer
 
 # ---------------------------------------------------------------- network
