@@ -30,8 +30,8 @@ import numpy as np
 import minigen as mg
 from lessons.common import lesson_parser, section, start
 from minigen import plot
-from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
-from minigen.models import adam, autoencoder, to_unit_32
+from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, to_unit_32
+from minigen.models import adam, autoencoder
 from minigen.train import apply_in_batches, fit
 
 LESSON = "ch03_autoencoder"

@@ -14,7 +14,7 @@ import numpy as np
 
 from minigen import metrics, optim
 from minigen.autograd import Tensor
-from minigen.datasets import load_fashion_mnist, load_mnist, pad_to_32, to_float
+from minigen.datasets import load_fashion_mnist, load_mnist, to_unit_32
 from minigen.models import autoencoder, cgan, dcgan, vae, wgan_gp
 from minigen.models.classifier import load_classifier
 from minigen.nn import Module
@@ -25,11 +25,6 @@ def fashion_mnist_images(split: str) -> tuple[np.ndarray]:
     """Fashion-MNIST's images as stored, uint8 (N, 28, 28), without the labels."""
     images, _ = load_fashion_mnist(split)
     return (images,)
-
-
-def to_unit_32(images: np.ndarray) -> np.ndarray:
-    """The book's chapter 3 input: uint8 (N, 28, 28) -> float32 (N, 1, 32, 32) in [0, 1]."""
-    return pad_to_32(to_float(images))[:, None]
 
 
 def adam(model: Module, lr: float) -> dict[str, optim.Optimizer]:
