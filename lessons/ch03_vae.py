@@ -36,7 +36,7 @@ import numpy as np
 
 import minigen as mg
 from lessons.common import lesson_parser, section, start
-from minigen import metrics, plot
+from minigen import plot
 from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, to_unit_32
 from minigen.models import adam, vae
 from minigen.train import apply_in_batches, fit
@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"+ KL {test_kl.item():.2f}")
     # The loss above is the book's; the likelihood of the test images, in nats per
     # image, is what other models can be compared by. The ELBO bounds it from below;
-    # k importance-weighted draws per image give a tighter bound (metrics.py).
-    negative_elbo = metrics.negative_elbo(model, x, BATCH_SIZE)
-    iwae_nll = metrics.importance_weighted_nll(model, x[:iwae_images], iwae_k, BATCH_SIZE)
+    # k importance-weighted draws per image give a tighter bound (models/vae.py).
+    negative_elbo = vae.negative_elbo(model, x, BATCH_SIZE)
+    iwae_nll = vae.importance_weighted_nll(model, x[:iwae_images], iwae_k, BATCH_SIZE)
     print(f"negative ELBO {negative_elbo:.1f} nats per image ({len(x)} test images); "
           f"IWAE bound, k = {iwae_k}: {iwae_nll:.1f} ({iwae_images} test images)")
     pairs = np.concatenate([x[:10], x_hat.numpy()[:10]])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigen import metrics, optim
+from minigen import optim
 from minigen.autograd import Tensor
 from minigen.datasets import load_fashion_mnist, load_mnist, to_unit_32
 from minigen.models import autoencoder, cgan, dcgan, vae, wgan_gp
@@ -66,8 +66,8 @@ def evaluate_vae(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
         "test loss (500 BCE + KL)": loss.item(),
         "test BCE per pixel": reconstruction.item(),
         "test KL per image": kl.item(),
-        "negative ELBO (nats/image)": metrics.negative_elbo(model, x, batch_size),
-        f"IWAE NLL, k={samples} (nats/image)": metrics.importance_weighted_nll(
+        "negative ELBO (nats/image)": vae.negative_elbo(model, x, batch_size),
+        f"IWAE NLL, k={samples} (nats/image)": vae.importance_weighted_nll(
             model, x, samples, batch_size),
     }
 
