@@ -39,7 +39,7 @@ from lessons.ch04_dcgan import smoothed
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
-from minigen.models import cgan, dcgan, wgan_gp
+from minigen.models import cgan, dcgan, gan_evaluation, wgan_gp
 from minigen.models.classifier import load_classifier
 from minigen.train import fit
 
@@ -95,18 +95,19 @@ def main(argv: list[str] | None = None) -> dict:
     # As a WGAN-GP (lesson 4b), with each real batch's labels given to the fakes of
     # that step too. The gradient penalty interpolates the images and keeps the labels.
     classifier = load_classifier("mnist", args.device)
-    test_features = dcgan.classifier_features(classifier, dcgan.to_gan_input(test_images))
+    test_features = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(test_images))
     grid_labels = cgan.class_rows(10, COLUMNS, args.device)  # one row per digit
     z_grid = mg.randn(COLUMNS, model.z_dim, device=args.device)
     z_grid = mg.cat([z_grid] * 10)  # column j: the same z, so the same style, every row
 
     def fid() -> float:
         balanced_labels = cgan.class_rows(10, per_class, args.device)
-        return dcgan.frechet_distance(classifier, cgan.sample(model.generator, balanced_labels),
-                                      test_features)
+        return gan_evaluation.frechet_distance(
+            classifier, cgan.sample(model.generator, balanced_labels), test_features)
 
     fid_initial = fid()
-    accuracy_initial = cgan.conditional_accuracy(classifier, model.generator, per_class).mean()
+    accuracy_initial = gan_evaluation.conditional_accuracy(
+        classifier, model.generator, per_class).mean()
     print(f"untrained: FID-style {fid_initial:.1f}, conditional accuracy "
           f"{accuracy_initial:.2f} (chance: 0.10)")
     steps: dict[str, list[float]] = {}
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     section("5. Does the label work?")
     # The classifier was trained on real digits only; if it reads a generated "k" as a
     # k, the generator drew the digit it was asked for.
-    accuracy = cgan.conditional_accuracy(classifier, model.generator, per_class)
+    accuracy = gan_evaluation.conditional_accuracy(classifier, model.generator, per_class)
     print("fraction of generated digits the classifier reads as the label asked for:")
     print("  " + ", ".join(f"{k}: {a:.2f}" for k, a in enumerate(accuracy)))
     print(f"conditional accuracy {accuracy.mean():.3f} (untrained {accuracy_initial:.2f}); "

@@ -36,7 +36,7 @@ import minigen as mg
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
-from minigen.models import dcgan
+from minigen.models import dcgan, gan_evaluation
 from minigen.models.classifier import load_classifier
 from minigen.train import fit
 
@@ -102,16 +102,16 @@ def main(argv: list[str] | None = None) -> dict:
     section("4. Training")
     optimizers = dcgan.make_optimizers(model)
     classifier = load_classifier("mnist", args.device)
-    test_features = dcgan.classifier_features(classifier, dcgan.to_gan_input(test_images))
+    test_features = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(test_images))
     z_grid = mg.randn(64, model.z_dim, device=args.device)  # the same noise every epoch
-    fid_initial = dcgan.frechet_distance(
+    fid_initial = gan_evaluation.frechet_distance(
         classifier, dcgan.sample(model.generator, fid_samples), test_features)
     # The FID-style score fits a Gaussian to the MNIST classifier's features of the
     # generated images and one to those of the test images, and measures the Frechet
     # distance between them: lower is better, 0 for identical statistics.
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images)")
-    fid_real = dcgan.real_digits_score(classifier, test_features, fid_samples)  # for scale
+    fid_real = gan_evaluation.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
     steps: dict[str, list[float]] = {}
     fids: list[float] = []
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
         grid = dcgan.sample(model.generator, 64, z_grid)
         figures.append(plot.image_grid(grid, out / f"samples_epoch_{epoch + 1}.png",
                                        value_range=(-1, 1), title=f"DCGAN, epoch {epoch + 1}"))
-        fids.append(dcgan.frechet_distance(
+        fids.append(gan_evaluation.frechet_distance(
             classifier, dcgan.sample(model.generator, fid_samples), test_features))
         print(f"epoch {epoch + 1}: discriminator loss {means['discriminator_loss']:.3f}, "
               f"generator loss {means['generator_loss']:.3f}, FID-style {fids[-1]:.1f}")
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> dict:
     # A generator has collapsed when it maps most z to a few kinds of image: it has
     # found images that fool the current discriminator and need not draw anything
     # else. The digits it makes then come from a few classes; the classifier tells.
-    fractions = dcgan.class_fractions(classifier, dcgan.sample(model.generator, fid_samples))
+    fractions = gan_evaluation.class_fractions(
+        classifier, dcgan.sample(model.generator, fid_samples))
     print("fraction of generated digits per class: "
           + ", ".join(f"{k}: {f:.2f}" for k, f in enumerate(fractions)))
     print(f"least and most frequent: {fractions.min():.2f}, {fractions.max():.2f} "

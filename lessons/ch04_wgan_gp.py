@@ -42,7 +42,7 @@ from lessons.ch04_dcgan import smoothed
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
-from minigen.models import dcgan, wgan_gp
+from minigen.models import dcgan, gan_evaluation, wgan_gp
 from minigen.models.classifier import load_classifier
 from minigen.train import fit
 
@@ -138,13 +138,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     section("5. Training")
     classifier = load_classifier("mnist", args.device)
-    test_features = dcgan.classifier_features(classifier, dcgan.to_gan_input(test_images))
+    test_features = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(test_images))
     z_grid = mg.randn(64, model.z_dim, device=args.device)  # the same noise every epoch
-    fid_initial = dcgan.frechet_distance(
+    fid_initial = gan_evaluation.frechet_distance(
         classifier, dcgan.sample(model.generator, fid_samples), test_features)
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images, MNIST classifier features)")
-    fid_real = dcgan.real_digits_score(classifier, test_features, fid_samples)  # for scale
+    fid_real = gan_evaluation.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
     # model.critic_steps (3) critic steps on each real batch, with fresh noise each
     # time, then one generator step: the critic should stay ahead of the generator,
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         figures.append(plot.image_grid(grid, out / f"samples_epoch_{epoch + 1}.png",
                                        value_range=(-1, 1),
                                        title=f"WGAN-GP, epoch {epoch + 1}"))
-        fids.append(dcgan.frechet_distance(
+        fids.append(gan_evaluation.frechet_distance(
             classifier, dcgan.sample(model.generator, fid_samples), test_features))
         print(f"epoch {epoch + 1}: Wasserstein estimate {means['wasserstein']:.3f}, "
               f"penalty {means['gradient_penalty']:.4f}, FID-style {fids[-1]:.1f}")
@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> dict:
     section("7. Mode collapse")
     # A generator has collapsed when it maps most z to a few kinds of image: the
     # digits it draws then come from a few classes. The classifier tells which.
-    fractions = dcgan.class_fractions(classifier, dcgan.sample(model.generator, fid_samples))
+    fractions = gan_evaluation.class_fractions(
+        classifier, dcgan.sample(model.generator, fid_samples))
     print("fraction of generated digits per class: "
           + ", ".join(f"{k}: {f:.2f}" for k, f in enumerate(fractions)))
     print(f"least and most frequent: {fractions.min():.2f}, {fractions.max():.2f} "

@@ -15,7 +15,7 @@ import numpy as np
 from minigen import optim
 from minigen.autograd import Tensor
 from minigen.datasets import load_fashion_mnist, load_mnist, to_unit_32
-from minigen.models import autoencoder, cgan, dcgan, vae, wgan_gp
+from minigen.models import autoencoder, cgan, dcgan, gan_evaluation, vae, wgan_gp
 from minigen.models.classifier import load_classifier
 from minigen.nn import Module
 from minigen.train import Recipe, apply_in_batches
@@ -92,14 +92,14 @@ def evaluate_gan(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
     of up to 5000 test images and of as many generated ones."""
     n = min(GAN_FID_SAMPLES, len(data[0]))
     classifier = load_classifier("mnist", _device_of(model))
-    real = dcgan.classifier_features(classifier, dcgan.to_gan_input(data[0][:n]))
+    real = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(data[0][:n]))
     if isinstance(model, cgan.ConditionalGAN):  # labels in the test images' proportions
         labels = Tensor(data[1][:n], device=_device_of(model))
         generated = cgan.sample(model.generator, labels)
     else:
         generated = dcgan.sample(model.generator, n)
     return {f"FID-style score ({n} generated vs {n} test images)":
-            dcgan.frechet_distance(classifier, generated, real)}
+            gan_evaluation.frechet_distance(classifier, generated, real)}
 
 
 def evaluate_cgan(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
@@ -110,7 +110,7 @@ def evaluate_cgan(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
     results = evaluate_gan(model, data, batch_size, samples)
     classifier = load_classifier("mnist", _device_of(model))
     per_class = max(1, min(GAN_FID_SAMPLES, len(data[0])) // model.num_classes)
-    accuracy = cgan.conditional_accuracy(classifier, model.generator, per_class)
+    accuracy = gan_evaluation.conditional_accuracy(classifier, model.generator, per_class)
     results[f"conditional accuracy ({per_class} per class)"] = float(accuracy.mean())
     return results
 

@@ -23,13 +23,10 @@ images and keeps the labels: the critic must be 1-Lipschitz in the image for eac
 """
 from __future__ import annotations
 
-import numpy as np
-
 import minigen as mg
 import minigen.nn.functional as F
 from minigen.autograd import Tensor
-from minigen.models.classifier import Classifier
-from minigen.models.dcgan import DROPOUT, Generator, class_predictions
+from minigen.models.dcgan import DROPOUT, Generator
 from minigen.models.wgan_gp import CRITIC_STEPS, GP_WEIGHT, Critic, critic_update, generator_loss
 from minigen.nn import Module, device_of, evaluating
 from minigen.nn.init import glorot_init_
@@ -142,18 +139,5 @@ def class_rows(num_classes: int, per_class: int, device: str = "cpu") -> Tensor:
         num_classes, per_class).reshape(-1)
 
 
-# ---------------------------------------------------------------- evaluation
-
-
-def conditional_accuracy(classifier: Classifier, generator: ConditionalGenerator,
-                         per_class: int) -> np.ndarray:
-    """For each class k, the fraction of per_class images generated with label k that the
-    classifier reads as k: (num_classes,). Chance is 1 / num_classes."""
-    labels = class_rows(generator.num_classes, per_class, device_of(generator))
-    predicted = class_predictions(classifier, sample(generator, labels))
-    correct = predicted == labels.numpy()
-    return correct.reshape(generator.num_classes, per_class).mean(axis=1)
-
-
 __all__ = ["ConditionalCritic", "ConditionalGAN", "ConditionalGenerator", "class_rows",
-           "conditional_accuracy", "sample", "train_step"]
+           "sample", "train_step"]
