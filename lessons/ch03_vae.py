@@ -39,7 +39,7 @@ from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, to_unit_32
 from minigen.models import adam, vae
-from minigen.train import apply_in_batches, fit
+from minigen.train import LossLog, apply_in_batches, fit
 
 LESSON = "ch03_vae"
 BATCH_SIZE, LR = 100, 5e-4  # the book's Fashion-MNIST VAE
@@ -55,17 +55,13 @@ def train(model, train_images, epochs: int, batch_size: int, lr: float, args
           ) -> tuple[dict, list[float]]:
     """Train with vae.train_step; returns the per-epoch history and every step's loss."""
     optimizers = adam(model, lr)
-    step_losses: list[float] = []
-
-    def train_step(model, optimizers, x):
-        losses = vae.train_step(model, optimizers, x)
-        step_losses.append(losses["loss"])  # kept for the loss curve
-        return losses
+    steps = LossLog()  # every step's losses, for the loss curve
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images,), epochs=epochs,
+    history = fit(model, optimizers, vae.train_step, (train_images,), epochs=epochs,
                   batch_size=batch_size, seed=args.seed, transform=to_unit_32,
-                  device=args.device)
+                  device=args.device, on_step=steps)
+    step_losses = steps["loss"]
     seconds = time.perf_counter() - started
     print(f"{epochs} epoch(s), {len(step_losses)} steps in {seconds:.0f} s "
           f"({1000 * seconds / len(step_losses):.0f} ms per step); last epoch: loss "

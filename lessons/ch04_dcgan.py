@@ -38,18 +38,12 @@ from minigen import plot
 from minigen.datasets import load_mnist
 from minigen.models import dcgan, gan_evaluation
 from minigen.models.classifier import load_classifier
-from minigen.train import fit
+from minigen.train import LossLog, fit
 
 LESSON = "ch04_dcgan"
 WIDTH, BATCH_SIZE, EPOCHS, IMAGES = 32, 64, 4, 38_400  # the lesson's defaults
 FULL_WIDTH, FULL_BATCH_SIZE, FULL_EPOCHS = 64, 128, 10  # --full: the book's network
 FID_SAMPLES = 5000  # generated and test images compared by the FID-style score
-
-
-def smoothed(values: list[float], points: int = 100) -> list[float]:
-    """The means of about `points` consecutive chunks of values: a readable curve."""
-    chunk = max(1, len(values) // points)
-    return [float(np.mean(values[i:i + chunk])) for i in range(0, len(values), chunk)]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -113,14 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"({fid_samples} generated vs {fid_samples} test images)")
     fid_real = gan_evaluation.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
-    steps: dict[str, list[float]] = {}
+    steps = LossLog()  # every step's losses, for the curves
     fids: list[float] = []
-
-    def train_step(model, optimizers, real):
-        losses = dcgan.train_step(model, optimizers, real)
-        for name, value in losses.items():
-            steps.setdefault(name, []).append(value)
-        return losses
 
     def after_epoch(epoch: int, means: dict[str, float]) -> None:
         grid = dcgan.sample(model.generator, 64, z_grid)
@@ -132,9 +120,10 @@ def main(argv: list[str] | None = None) -> dict:
               f"generator loss {means['generator_loss']:.3f}, FID-style {fids[-1]:.1f}")
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images,), epochs=epochs,
+    history = fit(model, optimizers, dcgan.train_step, (train_images,), epochs=epochs,
                   batch_size=batch_size, seed=args.seed, transform=dcgan.to_gan_input,
-                  device=args.device, on_epoch_end=after_epoch)
+                  device=args.device, on_epoch_end=after_epoch,
+                  on_step=steps)
     seconds = time.perf_counter() - started
     n_steps = len(steps["generator_loss"])
     print(f"{epochs} epochs, {n_steps} steps in {seconds:.0f} s, with evaluation")
@@ -142,13 +131,13 @@ def main(argv: list[str] | None = None) -> dict:
     section("5. The curves")
     scale = f"training, in groups of {max(1, n_steps // 100)} steps (each point: their mean)"
     figures.append(plot.plot_curves(
-        {"discriminator": smoothed(steps["discriminator_loss"]),
-         "generator": smoothed(steps["generator_loss"])},
+        {"discriminator": plot.moving_average(steps["discriminator_loss"]),
+         "generator": plot.moving_average(steps["generator_loss"])},
         out / "losses.png", xlabel=scale, ylabel="binary cross-entropy",
         title="DCGAN losses"))
     figures.append(plot.plot_curves(
-        {"real called real": smoothed(steps["real_accuracy"]),
-         "fake called fake": smoothed(steps["fake_accuracy"])},
+        {"real called real": plot.moving_average(steps["real_accuracy"]),
+         "fake called fake": plot.moving_average(steps["fake_accuracy"])},
         out / "discriminator_accuracy.png", xlabel=scale, ylabel="fraction",
         title="how often the discriminator is right"))
     figures.append(plot.plot_curves({"FID-style score": fids}, out / "fid.png",

@@ -38,13 +38,12 @@ import time
 import numpy as np
 
 import minigen as mg
-from lessons.ch04_dcgan import smoothed
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
 from minigen.models import dcgan, gan_evaluation, wgan_gp
 from minigen.models.classifier import load_classifier
-from minigen.train import fit
+from minigen.train import LossLog, fit
 
 LESSON = "ch04_wgan_gp"
 # digits in about 10 minutes on a 2-core CPU: a quarter of the book's width, no dropout
@@ -149,15 +148,9 @@ def main(argv: list[str] | None = None) -> dict:
     # model.critic_steps (3) critic steps on each real batch, with fresh noise each
     # time, then one generator step: the critic should stay ahead of the generator,
     # so that its score differences keep measuring the distance
-    steps: dict[str, list[float]] = {}
+    steps = LossLog()  # every step's losses, for the curves
     fids: list[float] = []
     figures = []
-
-    def train_step(model, optimizers, real):
-        losses = wgan_gp.train_step(model, optimizers, real)
-        for name, value in losses.items():
-            steps.setdefault(name, []).append(value)
-        return losses
 
     def after_epoch(epoch: int, means: dict[str, float]) -> None:
         grid = dcgan.sample(model.generator, 64, z_grid)
@@ -170,9 +163,10 @@ def main(argv: list[str] | None = None) -> dict:
               f"penalty {means['gradient_penalty']:.4f}, FID-style {fids[-1]:.1f}")
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images,), epochs=settings["epochs"],
+    history = fit(model, optimizers, wgan_gp.train_step, (train_images,), epochs=settings["epochs"],
                   batch_size=settings["batch_size"], seed=args.seed,
-                  transform=dcgan.to_gan_input, device=args.device, on_epoch_end=after_epoch)
+                  transform=dcgan.to_gan_input, device=args.device, on_epoch_end=after_epoch,
+                  on_step=steps)
     seconds = time.perf_counter() - started
     n_steps = len(steps["generator_loss"])
     print(f"{settings['epochs']} epochs, {n_steps} generator steps "
@@ -181,13 +175,13 @@ def main(argv: list[str] | None = None) -> dict:
     section("6. The curves")
     scale = f"training, in groups of {max(1, n_steps // 100)} steps (each point: their mean)"
     figures.append(plot.plot_curves(
-        {"critic loss": smoothed(steps["critic_loss"]),
-         "generator loss": smoothed(steps["generator_loss"])},
+        {"critic loss": plot.moving_average(steps["critic_loss"]),
+         "generator loss": plot.moving_average(steps["generator_loss"])},
         out / "losses.png", xlabel=scale, ylabel="loss",
         title="WGAN-GP losses"))
     figures.append(plot.plot_curves(
-        {"Wasserstein estimate": smoothed(steps["wasserstein"]),
-         "gradient penalty": smoothed(steps["gradient_penalty"])},
+        {"Wasserstein estimate": plot.moving_average(steps["wasserstein"]),
+         "gradient penalty": plot.moving_average(steps["gradient_penalty"])},
         out / "wasserstein.png", xlabel=scale,
         ylabel="mean D(real) - mean D(fake)", title="the critic's distance estimate"))
     figures.append(plot.plot_curves({"FID-style score": fids}, out / "fid.png",
