@@ -38,7 +38,8 @@ import minigen as mg
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, to_unit_32
-from minigen.models import adam, vae
+from minigen.models import vae
+from minigen.recipes import adam
 from minigen.train import LossLog, apply_in_batches, fit
 
 LESSON = "ch03_vae"

@@ -15,14 +15,10 @@ draws the VAE's eps, dropout masks, ...) are re-seeded at the start of every
 epoch from (seed, epoch), so an epoch does the same work whether the run
 started at epoch 0 or was resumed from a checkpoint; `fit(..., resume=True)`
 after an interruption ends with the weights of an uninterrupted run.
-
-A Recipe bundles what the command line needs to train, evaluate and sample one
-book model with the book's settings; minigen.models.RECIPES holds them by name.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -172,39 +168,5 @@ def apply_in_batches(fn: Callable[[Tensor], Any], images: Any, batch_size: int =
     return mg.cat(outputs)
 
 
-# ---------------------------------------------------------------- recipes
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How `python -m minigen` trains, evaluates and samples one book model.
-
-    build(): the network, as the book sizes it.
-    make_optimizers(model, lr): {name: optimiser}, the names train_step uses.
-    train_step(model, optimizers, *batch) -> {'loss': ..., ...}: one step.
-    load_data(split): the arrays train_step takes, for 'train' or 'test', the inputs
-        first (a conditional GAN adds labels); transform maps a batch of inputs
-        to the model's input.
-    evaluate(model, test arrays, batch_size, samples) -> {metric: value}; samples
-        is the number of random draws per image for stochastic estimates.
-    sample(model, n) -> n new images (N, C, H, W) in value_range.
-    epochs, batch_size, lr: the book's settings.
-    """
-
-    name: str
-    summary: str
-    build: Callable[[], Module]
-    make_optimizers: Callable[[Module, float], dict[str, Optimizer]]
-    train_step: TrainStep
-    load_data: Callable[[str], tuple[np.ndarray, ...]]
-    transform: Transform | None
-    evaluate: Callable[[Module, tuple[np.ndarray, ...], int, int], dict[str, float]]
-    sample: Callable[[Module, int], Tensor]
-    epochs: int
-    batch_size: int
-    lr: float
-    value_range: tuple[float, float] = (0.0, 1.0)
-
-
-__all__ = ["LossLog", "Recipe", "apply_in_batches", "epoch_seed", "fit", "load_checkpoint",
+__all__ = ["LossLog", "apply_in_batches", "epoch_seed", "fit", "load_checkpoint",
            "save_checkpoint"]
