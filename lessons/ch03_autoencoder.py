@@ -30,9 +30,10 @@ import numpy as np
 import minigen as mg
 from lessons.common import lesson_parser, section, start
 from minigen import plot
-from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
-from minigen.models import adam, autoencoder, to_unit_32
-from minigen.train import apply_in_batches, fit
+from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, to_unit_32
+from minigen.models import autoencoder
+from minigen.recipes import adam
+from minigen.train import LossLog, apply_in_batches, fit
 
 LESSON = "ch03_autoencoder"
 BATCH_SIZE, LR = 100, 1e-3  # the book's
@@ -75,17 +76,13 @@ def main(argv: list[str] | None = None) -> dict:
     # Every pixel is treated as a coin with probability x_hat of being 'on', and the
     # loss is its cross-entropy with the true pixel value.
     optimizers = adam(model, LR)
-    step_losses: list[float] = []
-
-    def train_step(model, optimizers, x):
-        losses = autoencoder.train_step(model, optimizers, x)
-        step_losses.append(losses["loss"])  # kept for the loss curve
-        return losses
+    steps = LossLog()  # every step's losses, for the loss curve
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images,), epochs=epochs,
+    history = fit(model, optimizers, autoencoder.train_step, (train_images,), epochs=epochs,
                   batch_size=BATCH_SIZE, seed=args.seed, transform=to_unit_32,
-                  device=args.device)
+                  device=args.device, on_step=steps)
+    step_losses = steps["loss"]
     seconds = time.perf_counter() - started
     print(f"{epochs} epoch(s), {len(step_losses)} steps in {seconds:.0f} s "
           f"({1000 * seconds / len(step_losses):.0f} ms per step); "

@@ -36,10 +36,11 @@ import numpy as np
 
 import minigen as mg
 from lessons.common import lesson_parser, section, start
-from minigen import metrics, plot
-from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
-from minigen.models import adam, to_unit_32, vae
-from minigen.train import apply_in_batches, fit
+from minigen import plot
+from minigen.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist, to_unit_32
+from minigen.models import vae
+from minigen.recipes import adam
+from minigen.train import LossLog, apply_in_batches, fit
 
 LESSON = "ch03_vae"
 BATCH_SIZE, LR = 100, 5e-4  # the book's Fashion-MNIST VAE
@@ -55,17 +56,13 @@ def train(model, train_images, epochs: int, batch_size: int, lr: float, args
           ) -> tuple[dict, list[float]]:
     """Train with vae.train_step; returns the per-epoch history and every step's loss."""
     optimizers = adam(model, lr)
-    step_losses: list[float] = []
-
-    def train_step(model, optimizers, x):
-        losses = vae.train_step(model, optimizers, x)
-        step_losses.append(losses["loss"])  # kept for the loss curve
-        return losses
+    steps = LossLog()  # every step's losses, for the loss curve
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images,), epochs=epochs,
+    history = fit(model, optimizers, vae.train_step, (train_images,), epochs=epochs,
                   batch_size=batch_size, seed=args.seed, transform=to_unit_32,
-                  device=args.device)
+                  device=args.device, on_step=steps)
+    step_losses = steps["loss"]
     seconds = time.perf_counter() - started
     print(f"{epochs} epoch(s), {len(step_losses)} steps in {seconds:.0f} s "
           f"({1000 * seconds / len(step_losses):.0f} ms per step); last epoch: loss "
@@ -126,9 +123,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"+ KL {test_kl.item():.2f}")
     # The loss above is the book's; the likelihood of the test images, in nats per
     # image, is what other models can be compared by. The ELBO bounds it from below;
-    # k importance-weighted draws per image give a tighter bound (metrics.py).
-    negative_elbo = metrics.negative_elbo(model, x, BATCH_SIZE)
-    iwae_nll = metrics.importance_weighted_nll(model, x[:iwae_images], iwae_k, BATCH_SIZE)
+    # k importance-weighted draws per image give a tighter bound (models/vae.py).
+    negative_elbo = vae.negative_elbo(model, x, BATCH_SIZE)
+    iwae_nll = vae.importance_weighted_nll(model, x[:iwae_images], iwae_k, BATCH_SIZE)
     print(f"negative ELBO {negative_elbo:.1f} nats per image ({len(x)} test images); "
           f"IWAE bound, k = {iwae_k}: {iwae_nll:.1f} ({iwae_images} test images)")
     pairs = np.concatenate([x[:10], x_hat.numpy()[:10]])

@@ -35,13 +35,12 @@ import numpy as np
 
 import minigen as mg
 import minigen.nn.functional as F
-from lessons.ch04_dcgan import smoothed
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
-from minigen.models import cgan, dcgan, wgan_gp
+from minigen.models import cgan, dcgan, gan_evaluation, wgan_gp
 from minigen.models.classifier import load_classifier
-from minigen.train import fit
+from minigen.train import LossLog, fit
 
 LESSON = "ch04_cgan"
 # digits in about 10 minutes on a 2-core CPU, as in lesson 4b
@@ -95,29 +94,24 @@ def main(argv: list[str] | None = None) -> dict:
     # As a WGAN-GP (lesson 4b), with each real batch's labels given to the fakes of
     # that step too. The gradient penalty interpolates the images and keeps the labels.
     classifier = load_classifier("mnist", args.device)
-    test_features = dcgan.classifier_features(classifier, dcgan.to_gan_input(test_images))
+    test_features = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(test_images))
     grid_labels = cgan.class_rows(10, COLUMNS, args.device)  # one row per digit
     z_grid = mg.randn(COLUMNS, model.z_dim, device=args.device)
     z_grid = mg.cat([z_grid] * 10)  # column j: the same z, so the same style, every row
 
     def fid() -> float:
         balanced_labels = cgan.class_rows(10, per_class, args.device)
-        return dcgan.frechet_distance(classifier, cgan.sample(model.generator, balanced_labels),
-                                      test_features)
+        return gan_evaluation.frechet_distance(
+            classifier, cgan.sample(model.generator, balanced_labels), test_features)
 
     fid_initial = fid()
-    accuracy_initial = cgan.conditional_accuracy(classifier, model.generator, per_class).mean()
+    accuracy_initial = gan_evaluation.conditional_accuracy(
+        classifier, model.generator, per_class).mean()
     print(f"untrained: FID-style {fid_initial:.1f}, conditional accuracy "
           f"{accuracy_initial:.2f} (chance: 0.10)")
-    steps: dict[str, list[float]] = {}
+    steps = LossLog()  # every step's losses, for the curves
     fids: list[float] = []
     figures = []
-
-    def train_step(model, optimizers, real, labels):
-        losses = cgan.train_step(model, optimizers, real, labels)
-        for name, value in losses.items():
-            steps.setdefault(name, []).append(value)
-        return losses
 
     def after_epoch(epoch: int, means: dict[str, float]) -> None:
         grid = cgan.sample(model.generator, grid_labels, z_grid)
@@ -129,9 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
               f"FID-style {fids[-1]:.1f}")
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images, train_labels),
+    history = fit(model, optimizers, cgan.train_step, (train_images, train_labels),
                   epochs=settings["epochs"], batch_size=settings["batch_size"], seed=args.seed,
-                  transform=dcgan.to_gan_input, device=args.device, on_epoch_end=after_epoch)
+                  transform=dcgan.to_gan_input, device=args.device, on_epoch_end=after_epoch,
+                  on_step=steps)
     seconds = time.perf_counter() - started
     n_steps = len(steps["generator_loss"])
     print(f"{settings['epochs']} epochs, {n_steps} generator steps in {seconds:.0f} s, "
@@ -140,12 +135,12 @@ def main(argv: list[str] | None = None) -> dict:
     section("4. The curves")
     scale = f"training, in groups of {max(1, n_steps // 100)} steps (each point: their mean)"
     figures.append(plot.plot_curves(
-        {"critic loss": smoothed(steps["critic_loss"]),
-         "generator loss": smoothed(steps["generator_loss"])},
+        {"critic loss": plot.moving_average(steps["critic_loss"]),
+         "generator loss": plot.moving_average(steps["generator_loss"])},
         out / "losses.png", xlabel=scale, ylabel="loss", title="conditional WGAN-GP losses"))
     figures.append(plot.plot_curves(
-        {"Wasserstein estimate": smoothed(steps["wasserstein"]),
-         "gradient penalty": smoothed(steps["gradient_penalty"])},
+        {"Wasserstein estimate": plot.moving_average(steps["wasserstein"]),
+         "gradient penalty": plot.moving_average(steps["gradient_penalty"])},
         out / "wasserstein.png", xlabel=scale, ylabel="mean D(real) - mean D(fake)",
         title="the critic's distance estimate"))
     tenth = n_steps // 10 + 1
@@ -156,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     section("5. Does the label work?")
     # The classifier was trained on real digits only; if it reads a generated "k" as a
     # k, the generator drew the digit it was asked for.
-    accuracy = cgan.conditional_accuracy(classifier, model.generator, per_class)
+    accuracy = gan_evaluation.conditional_accuracy(classifier, model.generator, per_class)
     print("fraction of generated digits the classifier reads as the label asked for:")
     print("  " + ", ".join(f"{k}: {a:.2f}" for k, a in enumerate(accuracy)))
     print(f"conditional accuracy {accuracy.mean():.3f} (untrained {accuracy_initial:.2f}); "

@@ -36,20 +36,14 @@ import minigen as mg
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
-from minigen.models import dcgan
+from minigen.models import dcgan, gan_evaluation
 from minigen.models.classifier import load_classifier
-from minigen.train import fit
+from minigen.train import LossLog, fit
 
 LESSON = "ch04_dcgan"
 WIDTH, BATCH_SIZE, EPOCHS, IMAGES = 32, 64, 4, 38_400  # the lesson's defaults
 FULL_WIDTH, FULL_BATCH_SIZE, FULL_EPOCHS = 64, 128, 10  # --full: the book's network
 FID_SAMPLES = 5000  # generated and test images compared by the FID-style score
-
-
-def smoothed(values: list[float], points: int = 100) -> list[float]:
-    """The means of about `points` consecutive chunks of values: a readable curve."""
-    chunk = max(1, len(values) // points)
-    return [float(np.mean(values[i:i + chunk])) for i in range(0, len(values), chunk)]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -102,39 +96,34 @@ def main(argv: list[str] | None = None) -> dict:
     section("4. Training")
     optimizers = dcgan.make_optimizers(model)
     classifier = load_classifier("mnist", args.device)
-    test_features = dcgan.classifier_features(classifier, dcgan.to_gan_input(test_images))
+    test_features = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(test_images))
     z_grid = mg.randn(64, model.z_dim, device=args.device)  # the same noise every epoch
-    fid_initial = dcgan.frechet_distance(
+    fid_initial = gan_evaluation.frechet_distance(
         classifier, dcgan.sample(model.generator, fid_samples), test_features)
     # The FID-style score fits a Gaussian to the MNIST classifier's features of the
     # generated images and one to those of the test images, and measures the Frechet
     # distance between them: lower is better, 0 for identical statistics.
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images)")
-    fid_real = dcgan.real_digits_score(classifier, test_features, fid_samples)  # for scale
+    fid_real = gan_evaluation.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
-    steps: dict[str, list[float]] = {}
+    steps = LossLog()  # every step's losses, for the curves
     fids: list[float] = []
-
-    def train_step(model, optimizers, real):
-        losses = dcgan.train_step(model, optimizers, real)
-        for name, value in losses.items():
-            steps.setdefault(name, []).append(value)
-        return losses
 
     def after_epoch(epoch: int, means: dict[str, float]) -> None:
         grid = dcgan.sample(model.generator, 64, z_grid)
         figures.append(plot.image_grid(grid, out / f"samples_epoch_{epoch + 1}.png",
                                        value_range=(-1, 1), title=f"DCGAN, epoch {epoch + 1}"))
-        fids.append(dcgan.frechet_distance(
+        fids.append(gan_evaluation.frechet_distance(
             classifier, dcgan.sample(model.generator, fid_samples), test_features))
         print(f"epoch {epoch + 1}: discriminator loss {means['discriminator_loss']:.3f}, "
               f"generator loss {means['generator_loss']:.3f}, FID-style {fids[-1]:.1f}")
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images,), epochs=epochs,
+    history = fit(model, optimizers, dcgan.train_step, (train_images,), epochs=epochs,
                   batch_size=batch_size, seed=args.seed, transform=dcgan.to_gan_input,
-                  device=args.device, on_epoch_end=after_epoch)
+                  device=args.device, on_epoch_end=after_epoch,
+                  on_step=steps)
     seconds = time.perf_counter() - started
     n_steps = len(steps["generator_loss"])
     print(f"{epochs} epochs, {n_steps} steps in {seconds:.0f} s, with evaluation")
@@ -142,13 +131,13 @@ def main(argv: list[str] | None = None) -> dict:
     section("5. The curves")
     scale = f"training, in groups of {max(1, n_steps // 100)} steps (each point: their mean)"
     figures.append(plot.plot_curves(
-        {"discriminator": smoothed(steps["discriminator_loss"]),
-         "generator": smoothed(steps["generator_loss"])},
+        {"discriminator": plot.moving_average(steps["discriminator_loss"]),
+         "generator": plot.moving_average(steps["generator_loss"])},
         out / "losses.png", xlabel=scale, ylabel="binary cross-entropy",
         title="DCGAN losses"))
     figures.append(plot.plot_curves(
-        {"real called real": smoothed(steps["real_accuracy"]),
-         "fake called fake": smoothed(steps["fake_accuracy"])},
+        {"real called real": plot.moving_average(steps["real_accuracy"]),
+         "fake called fake": plot.moving_average(steps["fake_accuracy"])},
         out / "discriminator_accuracy.png", xlabel=scale, ylabel="fraction",
         title="how often the discriminator is right"))
     figures.append(plot.plot_curves({"FID-style score": fids}, out / "fid.png",
@@ -175,7 +164,8 @@ def main(argv: list[str] | None = None) -> dict:
     # A generator has collapsed when it maps most z to a few kinds of image: it has
     # found images that fool the current discriminator and need not draw anything
     # else. The digits it makes then come from a few classes; the classifier tells.
-    fractions = dcgan.class_fractions(classifier, dcgan.sample(model.generator, fid_samples))
+    fractions = gan_evaluation.class_fractions(
+        classifier, dcgan.sample(model.generator, fid_samples))
     print("fraction of generated digits per class: "
           + ", ".join(f"{k}: {f:.2f}" for k, f in enumerate(fractions)))
     print(f"least and most frequent: {fractions.min():.2f}, {fractions.max():.2f} "

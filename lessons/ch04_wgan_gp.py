@@ -38,13 +38,12 @@ import time
 import numpy as np
 
 import minigen as mg
-from lessons.ch04_dcgan import smoothed
 from lessons.common import lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
-from minigen.models import dcgan, wgan_gp
+from minigen.models import dcgan, gan_evaluation, wgan_gp
 from minigen.models.classifier import load_classifier
-from minigen.train import fit
+from minigen.train import LossLog, fit
 
 LESSON = "ch04_wgan_gp"
 # digits in about 10 minutes on a 2-core CPU: a quarter of the book's width, no dropout
@@ -138,41 +137,36 @@ def main(argv: list[str] | None = None) -> dict:
 
     section("5. Training")
     classifier = load_classifier("mnist", args.device)
-    test_features = dcgan.classifier_features(classifier, dcgan.to_gan_input(test_images))
+    test_features = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(test_images))
     z_grid = mg.randn(64, model.z_dim, device=args.device)  # the same noise every epoch
-    fid_initial = dcgan.frechet_distance(
+    fid_initial = gan_evaluation.frechet_distance(
         classifier, dcgan.sample(model.generator, fid_samples), test_features)
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images, MNIST classifier features)")
-    fid_real = dcgan.real_digits_score(classifier, test_features, fid_samples)  # for scale
+    fid_real = gan_evaluation.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
     # model.critic_steps (3) critic steps on each real batch, with fresh noise each
     # time, then one generator step: the critic should stay ahead of the generator,
     # so that its score differences keep measuring the distance
-    steps: dict[str, list[float]] = {}
+    steps = LossLog()  # every step's losses, for the curves
     fids: list[float] = []
     figures = []
-
-    def train_step(model, optimizers, real):
-        losses = wgan_gp.train_step(model, optimizers, real)
-        for name, value in losses.items():
-            steps.setdefault(name, []).append(value)
-        return losses
 
     def after_epoch(epoch: int, means: dict[str, float]) -> None:
         grid = dcgan.sample(model.generator, 64, z_grid)
         figures.append(plot.image_grid(grid, out / f"samples_epoch_{epoch + 1}.png",
                                        value_range=(-1, 1),
                                        title=f"WGAN-GP, epoch {epoch + 1}"))
-        fids.append(dcgan.frechet_distance(
+        fids.append(gan_evaluation.frechet_distance(
             classifier, dcgan.sample(model.generator, fid_samples), test_features))
         print(f"epoch {epoch + 1}: Wasserstein estimate {means['wasserstein']:.3f}, "
               f"penalty {means['gradient_penalty']:.4f}, FID-style {fids[-1]:.1f}")
 
     started = time.perf_counter()
-    history = fit(model, optimizers, train_step, (train_images,), epochs=settings["epochs"],
+    history = fit(model, optimizers, wgan_gp.train_step, (train_images,), epochs=settings["epochs"],
                   batch_size=settings["batch_size"], seed=args.seed,
-                  transform=dcgan.to_gan_input, device=args.device, on_epoch_end=after_epoch)
+                  transform=dcgan.to_gan_input, device=args.device, on_epoch_end=after_epoch,
+                  on_step=steps)
     seconds = time.perf_counter() - started
     n_steps = len(steps["generator_loss"])
     print(f"{settings['epochs']} epochs, {n_steps} generator steps "
@@ -181,13 +175,13 @@ def main(argv: list[str] | None = None) -> dict:
     section("6. The curves")
     scale = f"training, in groups of {max(1, n_steps // 100)} steps (each point: their mean)"
     figures.append(plot.plot_curves(
-        {"critic loss": smoothed(steps["critic_loss"]),
-         "generator loss": smoothed(steps["generator_loss"])},
+        {"critic loss": plot.moving_average(steps["critic_loss"]),
+         "generator loss": plot.moving_average(steps["generator_loss"])},
         out / "losses.png", xlabel=scale, ylabel="loss",
         title="WGAN-GP losses"))
     figures.append(plot.plot_curves(
-        {"Wasserstein estimate": smoothed(steps["wasserstein"]),
-         "gradient penalty": smoothed(steps["gradient_penalty"])},
+        {"Wasserstein estimate": plot.moving_average(steps["wasserstein"]),
+         "gradient penalty": plot.moving_average(steps["gradient_penalty"])},
         out / "wasserstein.png", xlabel=scale,
         ylabel="mean D(real) - mean D(fake)", title="the critic's distance estimate"))
     figures.append(plot.plot_curves({"FID-style score": fids}, out / "fid.png",
@@ -209,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     section("7. Mode collapse")
     # A generator has collapsed when it maps most z to a few kinds of image: the
     # digits it draws then come from a few classes. The classifier tells which.
-    fractions = dcgan.class_fractions(classifier, dcgan.sample(model.generator, fid_samples))
+    fractions = gan_evaluation.class_fractions(
+        classifier, dcgan.sample(model.generator, fid_samples))
     print("fraction of generated digits per class: "
           + ", ".join(f"{k}: {f:.2f}" for k, f in enumerate(fractions)))
     print(f"least and most frequent: {fractions.min():.2f}, {fractions.max():.2f} "

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import minigen as mg
 from minigen import backend, plot
-from minigen.models import RECIPES
-from minigen.train import Recipe, fit, load_checkpoint
+from minigen.recipes import RECIPES, Recipe
+from minigen.train import fit, load_checkpoint
 
 CHECKPOINT_FILE = "checkpoint.npz"
 RESUMED_SETTINGS = ("seed", "batch_size", "lr", "limit")

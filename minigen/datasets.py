@@ -237,6 +237,11 @@ def pad_to_32(x: np.ndarray, value: float = 0.0) -> np.ndarray:
     return np.pad(x, widths, mode="constant", constant_values=value)
 
 
+def to_unit_32(images: np.ndarray) -> np.ndarray:
+    """The book's chapter 3 input: uint8 (N, 28, 28) -> float32 (N, 1, 32, 32) in [0, 1]."""
+    return pad_to_32(to_float(images))[:, None]
+
+
 def _bilinear_weights(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) matrix of bilinear interpolation with half-pixel centres.
 

@@ -1,15 +1,13 @@
-"""How good is a model? Accuracy, the Frechet distance behind FID, and a VAE's
-likelihood bounds on held-out images.
+"""How good is a model? Accuracy, the Frechet distance behind FID, and likelihoods per
+dimension, for any model: metrics imports none.
 
-    accuracy(logits, labels)                      # fraction of correct predictions
-    fid(features_real, features_fake)             # Frechet distance of two feature sets
-    negative_elbo(vae, test_images)               # nats per image, an upper bound on -log p(x)
-    importance_weighted_nll(vae, test_images, k)  # a tighter bound (IWAE, Burda et al. 2016)
+    accuracy(logits, labels)              # fraction of correct predictions
+    fid(features_real, features_fake)     # Frechet distance of two feature sets
+    bits_per_dim(nll_nats, dims)          # -log p(x) of a whole example, per pixel, in bits
 
-For the likelihood bounds the pixels are Bernoulli with probabilities x_hat
-(the book's BCE): -log p(x|z) = sum over pixels of BCE(x, x_hat). They are in
-nats per image, summed over all 32 x 32 pixels, not the book's 500 x mean-pixel
-training loss.
+A model's own estimates live with the model: vae.negative_elbo and
+vae.importance_weighted_nll bound a VAE's -log p(x); models/gan_evaluation.py
+scores generated digits with a classifier's features.
 """
 from __future__ import annotations
 
@@ -18,11 +16,8 @@ from typing import Any
 
 import numpy as np
 
-import minigen as mg
-import minigen.nn.functional as F
 from minigen import backend
 from minigen.autograd import Tensor
-from minigen.models.vae import VAE, kl_divergence, reparameterize
 
 # ---------------------------------------------------------------- classification
 
@@ -103,99 +98,39 @@ def fid(features_a: Any, features_b: Any) -> float:
     return float(distance)
 
 
-# ---------------------------------------------------------------- VAE likelihood bounds
-
-_LOG_2PI = math.log(2.0 * math.pi)
+# ---------------------------------------------------------------- likelihoods per dimension
 
 
-def _check_bernoulli(model: VAE, where: str) -> None:
-    if getattr(model, "likelihood", None) != "bernoulli":
-        raise ValueError(f"{where}: needs a VAE with Bernoulli pixels (likelihood 'bernoulli'), "
-                         f"got {getattr(model, 'likelihood', type(model).__name__)!r}")
+def _check_dims(dims: int, where: str) -> None:
+    if dims < 1:
+        raise ValueError(f"{where}: dims, the numbers in one example (e.g. 1024 pixels), "
+                         f"must be at least 1, got {dims}")
 
 
-def _batches(images: Any, batch_size: int, device: str):
-    """Tensors of at most batch_size images each, on `device`."""
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        yield batch if isinstance(batch, Tensor) else mg.tensor(batch, device=device)
+def nats_per_dim(nll_nats: float, dims: int) -> float:
+    """A negative log-likelihood per dimension (pixel, sub-pixel, character), in nats:
 
+        nats/dim = nats / dims
 
-def _log_likelihood(model: VAE, x: Tensor, z: Tensor) -> Tensor:
-    """log p(x|z) = -sum over pixels of BCE(x, decoder(z)).  x: (N, C, H, W) -> (N,)."""
-    x_hat = model.decode(z)
-    return -F.binary_cross_entropy(x_hat, x, reduction="none").reshape(x.shape[0], -1).sum(1)
-
-
-def _log_prior(z: Tensor) -> Tensor:
-    """log N(z; 0, I) = -1/2 sum_j (log 2 pi + z_j^2).  z: (N, d) -> (N,)."""
-    return -0.5 * (_LOG_2PI + z * z).sum(1)
-
-
-def _log_posterior(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
-    """log q(z|x) = log N(z; mu, sigma^2)
-    = -1/2 sum_j (log 2 pi + log sigma_j^2 + (z_j - mu_j)^2 / sigma_j^2).  z: (N, d) -> (N,)."""
-    return -0.5 * (_LOG_2PI + log_var + (z - mu) * (z - mu) / log_var.exp()).sum(1)
-
-
-def negative_elbo(model: VAE, images: Any, batch_size: int = 100, samples: int = 1) -> float:
-    """The negative evidence lower bound, in nats per image, averaged over `images`:
-
-        -ELBO(x) = E_q(z|x)[-log p(x|z)] + KL(q(z|x) || p(z))  >=  -log p(x)
-
-    The KL term is exact (closed form); the expectation is estimated with
-    `samples` draws of z per image. images: (N, 1, 32, 32) in [0, 1], a Tensor or array.
+    nll_nats: -log p(x) of one whole example in nats, such as the mean over a test set
+    of -model.log_prob(x) or vae.importance_weighted_nll; dims: the numbers in one
+    example (1 x 32 x 32 = 1024 for a padded Fashion-MNIST image). Models of different
+    image sizes can be compared per dimension, not per image.
     """
-    _check_bernoulli(model, "negative_elbo")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    with mg.no_grad():
-        for x in _batches(images, batch_size, device):
-            mu, log_var = model.encode(x)
-            reconstruction = 0.0
-            for _ in range(samples):
-                z = reparameterize(mu, log_var)
-                reconstruction = reconstruction - _log_likelihood(model, x, z).numpy()
-            bound = reconstruction / samples + kl_divergence(mu, log_var).numpy()
-            total += float(bound.astype(np.float64).sum())
-    model.train(was_training)
-    return total / len(images)
+    _check_dims(dims, "nats_per_dim")
+    return nll_nats / dims
 
 
-def importance_weighted_nll(model: VAE, images: Any, k: int = 50,
-                            batch_size: int = 100) -> float:
-    """An estimate of -log p(x) in nats per image: the importance-weighted bound with k
-    draws z_1..z_k ~ q(z|x),
+def bits_per_dim(nll_nats: float, dims: int) -> float:
+    """A negative log-likelihood per dimension in bits, the unit papers report:
 
-        -log p(x) <= -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)    (IWAE, Burda et al.)
+        bits/dim = nats / (dims ln 2)
 
-    computed as log k - logsumexp_i log w_i. It equals the ELBO for k = 1, never
-    gets looser as k grows, and tends to -log p(x) as k -> infinity.
-    images: (N, 1, 32, 32) in [0, 1], a Tensor or array.
+    (log2 p = ln p / ln 2). nll_nats: -log p(x) of one whole example in nats; dims: the
+    numbers in one example. See nats_per_dim.
     """
-    _check_bernoulli(model, "importance_weighted_nll")
-    if k < 1:
-        raise ValueError(f"importance_weighted_nll: k must be at least 1, got {k}")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    with mg.no_grad():
-        for x in _batches(images, batch_size, device):
-            mu, log_var = model.encode(x)
-            log_w = np.empty((x.shape[0], k))
-            for i in range(k):
-                z = reparameterize(mu, log_var)
-                log_w[:, i] = (_log_likelihood(model, x, z) + _log_prior(z)
-                               - _log_posterior(z, mu, log_var)).numpy()
-            largest = log_w.max(axis=1, keepdims=True)  # logsumexp, stable
-            log_mean_w = (largest[:, 0] + np.log(np.exp(log_w - largest).sum(axis=1))
-                          - math.log(k))
-            total += float(-log_mean_w.sum())
-    model.train(was_training)
-    return total / len(images)
+    _check_dims(dims, "bits_per_dim")
+    return nll_nats / (dims * math.log(2.0))
 
 
-__all__ = ["accuracy", "fid", "importance_weighted_nll", "negative_elbo"]
+__all__ = ["accuracy", "bits_per_dim", "fid", "nats_per_dim"]

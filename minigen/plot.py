@@ -132,6 +132,14 @@ def image_grid(images: Any, path: PathLike, nrow: int = 8,
 # ---------------------------------------------------------------- curves
 
 
+def moving_average(values: Sequence[float], points: int = 100) -> list[float]:
+    """A noisy per-step curve (a GAN's losses) as about `points` readable points: the mean
+    of each run of k = max(1, len(values) // points) consecutive values, the windows
+    side by side (not overlapping); the last one may be shorter."""
+    chunk = max(1, len(values) // points)
+    return [float(np.mean(values[i:i + chunk])) for i in range(0, len(values), chunk)]
+
+
 def plot_curves(curves: dict[str, Sequence[float]], path: PathLike, xlabel: str = "epoch",
                 ylabel: str = "loss", title: str | None = None) -> Path:
     """Save one line per entry of `curves` (name -> values, e.g. losses per epoch)."""

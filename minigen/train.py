@@ -15,14 +15,10 @@ draws the VAE's eps, dropout masks, ...) are re-seeded at the start of every
 epoch from (seed, epoch), so an epoch does the same work whether the run
 started at epoch 0 or was resumed from a checkpoint; `fit(..., resume=True)`
 after an interruption ends with the weights of an uninterrupted run.
-
-A Recipe bundles what the command line needs to train, evaluate and sample one
-book model with the book's settings; minigen.models.RECIPES holds them by name.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,7 +86,8 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
         transform: Transform | None = None, device: str = "cpu",
         checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
         settings: dict[str, Any] | None = None, progress: bool = True,
-        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        on_step: Callable[[int, dict[str, float]], None] | None = None
         ) -> dict[str, list[float]]:
     """Train for `epochs` epochs (counted from 0, so a resumed run trains the rest).
 
@@ -99,7 +96,9 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
     train_step(model, optimizers, *tensors), which returns its losses, e.g. {'loss': ...}.
     With checkpoint_path, a checkpoint is written after every epoch; with resume=True
     and a checkpoint there, training starts after its last finished epoch.
-    on_epoch_end(epoch, mean losses) runs after each epoch (for a lesson's printout).
+    on_epoch_end(epoch, mean losses) runs after each epoch (for a lesson's printout);
+    on_step(step, losses) after every train_step, with the step's number counted from 1
+    across all epochs (a resumed run goes on counting) and its losses: a LossLog keeps them.
     Returns the history: for each loss name, its mean over each epoch's batches.
     """
     history: dict[str, list[float]] = {}
@@ -119,6 +118,8 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
         for step, batch in enumerate(bar, start=1):
             batch = batch if isinstance(batch, tuple) else (batch,)
             losses = train_step(model, optimizers, *batch)
+            if on_step is not None:
+                on_step(epoch * len(loader) + step, losses)
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + value
             bar.set_postfix({name: f"{total / step:.4f}" for name, total in sums.items()})
@@ -130,6 +131,21 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
         if on_epoch_end is not None:
             on_epoch_end(epoch, means)
     return history
+
+
+class LossLog(dict):
+    """Every step's losses, by name: pass one to fit as on_step to draw a loss curve.
+
+        log = LossLog()
+        fit(model, optimizers, dcgan.train_step, (images,), ..., on_step=log)
+        log["generator_loss"]                        # [the loss after step 1, step 2, ...]
+
+    A dict {loss name: list of floats, one per step}; history has one mean per epoch.
+    """
+
+    def __call__(self, step: int, losses: dict[str, float]) -> None:
+        for name, value in losses.items():
+            self.setdefault(name, []).append(float(value))
 
 
 def apply_in_batches(fn: Callable[[Tensor], Any], images: Any, batch_size: int = 100,
@@ -152,39 +168,5 @@ def apply_in_batches(fn: Callable[[Tensor], Any], images: Any, batch_size: int =
     return mg.cat(outputs)
 
 
-# ---------------------------------------------------------------- recipes
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How `python -m minigen` trains, evaluates and samples one book model.
-
-    build(): the network, as the book sizes it.
-    make_optimizers(model, lr): {name: optimiser}, the names train_step uses.
-    train_step(model, optimizers, *batch) -> {'loss': ..., ...}: one step.
-    load_data(split): the arrays train_step takes, for 'train' or 'test', the inputs
-        first (a conditional GAN adds labels); transform maps a batch of inputs
-        to the model's input.
-    evaluate(model, test arrays, batch_size, samples) -> {metric: value}; samples
-        is the number of random draws per image for stochastic estimates.
-    sample(model, n) -> n new images (N, C, H, W) in value_range.
-    epochs, batch_size, lr: the book's settings.
-    """
-
-    name: str
-    summary: str
-    build: Callable[[], Module]
-    make_optimizers: Callable[[Module, float], dict[str, Optimizer]]
-    train_step: TrainStep
-    load_data: Callable[[str], tuple[np.ndarray, ...]]
-    transform: Transform | None
-    evaluate: Callable[[Module, tuple[np.ndarray, ...], int, int], dict[str, float]]
-    sample: Callable[[Module, int], Tensor]
-    epochs: int
-    batch_size: int
-    lr: float
-    value_range: tuple[float, float] = (0.0, 1.0)
-
-
-__all__ = ["Recipe", "apply_in_batches", "epoch_seed", "fit", "load_checkpoint",
+__all__ = ["LossLog", "apply_in_batches", "epoch_seed", "fit", "load_checkpoint",
            "save_checkpoint"]

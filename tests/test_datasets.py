@@ -30,6 +30,7 @@ from minigen.datasets import (
     standardize,
     to_float,
     to_symmetric,
+    to_unit_32,
 )
 
 MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -241,6 +242,13 @@ def test_pad_to_32(shape):
     border[2:30, 2:30] = False
     assert np.all(y[..., border] == -1.0)
     assert np.all(pad_to_32(x)[..., border] == 0.0)
+
+
+def test_to_unit_32_is_the_chapter_3_input():
+    x = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    y = to_unit_32(x)
+    assert y.shape == (5, 1, 32, 32) and y.dtype == np.float32
+    np.testing.assert_array_equal(y[:, 0], pad_to_32(to_float(x)))
 
 
 def test_pad_to_32_wrong_shape():

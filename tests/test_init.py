@@ -135,6 +135,18 @@ def test_xavier_normal_conv_weight(device):
     _assert_normal(t, 0.0, math.sqrt(2.0 / (32 * 9 + 64 * 9)))
 
 
+def test_glorot_init_starts_linear_and_conv_layers_as_keras_does():
+    net = nn.Sequential(nn.Linear(300, 200), nn.BatchNorm1d(200),
+                        nn.Conv2d(32, 64, 3), nn.ConvTranspose2d(64, 16, 3))
+    assert init.glorot_init_(net) is net
+    linear, norm, conv, transposed = net
+    _assert_uniform(linear.weight, math.sqrt(6.0 / (300 + 200)))
+    _assert_uniform(conv.weight, math.sqrt(6.0 / (32 * 9 + 64 * 9)))
+    _assert_uniform(transposed.weight, math.sqrt(6.0 / (64 * 9 + 16 * 9)))
+    for layer in (linear, conv, transposed):
+        assert not _numpy(layer.bias).any()
+    assert (_numpy(norm.weight) == 1).all()  # BatchNorm keeps its own start
+
 @pytest.mark.parametrize("mode, fan", [("fan_in", 32 * 9), ("fan_out", 64 * 9)])
 def test_kaiming_uniform(mode, fan, device):
     t = mg.zeros(64, 32, 3, 3, device=device)

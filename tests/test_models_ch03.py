@@ -10,8 +10,8 @@ import pytest
 import minigen as mg
 from lessons import ch03_autoencoder, ch03_vae
 from minigen import optim
-from minigen.datasets import load_fashion_mnist
-from minigen.models import autoencoder, to_unit_32, vae
+from minigen.datasets import load_fashion_mnist, to_unit_32
+from minigen.models import autoencoder, vae
 from minigen.train import epoch_seed, fit, load_checkpoint, save_checkpoint
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -14,7 +14,8 @@ from minigen.__main__ import main as cli_main
 from minigen.autograd import Tensor
 from minigen.datasets import load_mnist
 from minigen.gradcheck import gradcheck
-from minigen.models import RECIPES, cgan, dcgan, wgan_gp
+from minigen.models import cgan, dcgan, wgan_gp
+from minigen.recipes import RECIPES
 from minigen.train import load_checkpoint
 
 WIDTH = 4  # tiny networks: the tests check the wiring, not the quality

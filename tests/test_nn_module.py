@@ -150,6 +150,24 @@ def test_train_eval_reach_every_submodule():
     assert all(m.training for m in net.modules())
 
 
+
+def test_evaluating_switches_to_eval_and_restores_mixed_flags():
+    net = Net()
+    net.block.eval()  # a frozen part: eval inside a network that trains
+    with nn.evaluating(net) as inside:
+        assert inside is net
+        assert not any(m.training for m in net.modules())
+    assert net.training and net.head.training
+    assert not net.block.training and not net.block.fc.training
+
+
+def test_evaluating_restores_the_flags_after_an_error():
+    net = Net()
+    with pytest.raises(RuntimeError, match="inside"):
+        with nn.evaluating(net):
+            raise RuntimeError("inside")
+    assert all(m.training for m in net.modules())
+
 def test_apply_visits_children_then_self():
     net = Net()
     visited = []
@@ -180,6 +198,12 @@ def test_deepcopy_gives_an_independent_model():
 
 # ---------------------------------------------------------------- devices and dtypes
 
+
+
+def test_device_of_is_the_device_of_the_first_parameter(device):
+    assert nn.device_of(Net().to(device)) == device
+    with pytest.raises(ValueError, match="ReLU has no parameters"):
+        nn.device_of(nn.ReLU())
 
 def test_to_moves_parameters_and_buffers_in_place(device):
     net = Net()

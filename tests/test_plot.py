@@ -97,6 +97,13 @@ def test_plot_curves(tmp_path):
         plot.plot_curves({"val": []}, tmp_path / "b.png")
 
 
+def test_moving_average_is_the_mean_of_each_window():
+    assert plot.moving_average([1.0, 3.0, 2.0, 4.0, 6.0], points=2) == [2.0, 3.0, 6.0]
+    assert plot.moving_average(list(range(1000)), points=100) == [
+        float(10 * i + 4.5) for i in range(100)]
+    assert plot.moving_average([5.0, 7.0], points=100) == [5.0, 7.0]  # too few to average
+
+
 def test_scatter_and_latent_scatter(tmp_path):
     rng = np.random.default_rng(0)
     points, labels = rng.normal(size=(300, 2)), rng.integers(0, 10, 300)

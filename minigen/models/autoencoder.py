@@ -29,24 +29,11 @@ import minigen as mg
 import minigen.nn as nn
 import minigen.nn.functional as F
 from minigen.autograd import Tensor
+from minigen.nn.init import glorot_init_
 from minigen.optim import Optimizer
 
 IMAGE_SHAPE = (1, 32, 32)
 SHAPE_BEFORE_FLATTENING = (128, 4, 4)  # what the encoder's last conv gives for a 32x32 image
-
-
-def glorot_init_(module: nn.Module) -> nn.Module:
-    """Start every Linear and conv layer as Keras does: Glorot-uniform weights, zero biases.
-
-    W ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out)). The book's results were
-    obtained from this start (PyTorch's default is narrower: 1/sqrt(fan_in)).
-    """
-    for layer in module.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.xavier_uniform_(layer.weight)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-    return module
 
 
 # ---------------------------------------------------------------- network

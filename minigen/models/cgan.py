@@ -23,16 +23,13 @@ images and keeps the labels: the critic must be 1-Lipschitz in the image for eac
 """
 from __future__ import annotations
 
-import numpy as np
-
 import minigen as mg
 import minigen.nn.functional as F
 from minigen.autograd import Tensor
-from minigen.models.autoencoder import glorot_init_
-from minigen.models.classifier import Classifier
-from minigen.models.dcgan import DROPOUT, Generator, class_predictions
+from minigen.models.dcgan import DROPOUT, Generator
 from minigen.models.wgan_gp import CRITIC_STEPS, GP_WEIGHT, Critic, critic_update, generator_loss
-from minigen.nn import Module
+from minigen.nn import Module, device_of, evaluating
+from minigen.nn.init import glorot_init_
 from minigen.optim import Optimizer
 
 Z_DIM = 32  # the book's conditional GAN noise size
@@ -124,19 +121,15 @@ def sample(generator: ConditionalGenerator, labels: Tensor, z: Tensor | None = N
     """One new image per label, G(z, one_hot(label)) with z ~ N(0, I), in evaluation mode,
     batch_size at a time. labels: (n,) int64; z: (n, z_dim) to reuse fixed noise.
     -> (n, C, 32, 32) in [-1, 1]."""
-    device = next(generator.parameters()).device
+    device = device_of(generator)
     labels = labels.to(device)
     n = labels.shape[0]
     if z is None:
         z = mg.randn(n, generator.z_dim, device=device)
-    was_training = generator.training
-    generator.eval()
-    with mg.no_grad():
+    with evaluating(generator), mg.no_grad():
         one_hot = F.one_hot(labels, generator.num_classes).to(z.dtype)
-        images = mg.cat([generator(z[i:i + batch_size], one_hot[i:i + batch_size])
-                         for i in range(0, n, batch_size)])
-    generator.train(was_training)
-    return images
+        return mg.cat([generator(z[i:i + batch_size], one_hot[i:i + batch_size])
+                       for i in range(0, n, batch_size)])
 
 
 def class_rows(num_classes: int, per_class: int, device: str = "cpu") -> Tensor:
@@ -146,19 +139,5 @@ def class_rows(num_classes: int, per_class: int, device: str = "cpu") -> Tensor:
         num_classes, per_class).reshape(-1)
 
 
-# ---------------------------------------------------------------- evaluation
-
-
-def conditional_accuracy(classifier: Classifier, generator: ConditionalGenerator,
-                         per_class: int) -> np.ndarray:
-    """For each class k, the fraction of per_class images generated with label k that the
-    classifier reads as k: (num_classes,). Chance is 1 / num_classes."""
-    device = next(generator.parameters()).device
-    labels = class_rows(generator.num_classes, per_class, device)
-    predicted = class_predictions(classifier, sample(generator, labels))
-    correct = predicted == labels.numpy()
-    return correct.reshape(generator.num_classes, per_class).mean(axis=1)
-
-
 __all__ = ["ConditionalCritic", "ConditionalGAN", "ConditionalGenerator", "class_rows",
-           "conditional_accuracy", "sample", "train_step"]
+           "sample", "train_step"]

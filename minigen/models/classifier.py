@@ -139,10 +139,9 @@ def train_step(model: Classifier, optimizers: dict[str, Optimizer], x: Tensor,
 def predict(model: Classifier, images: Any, batch_size: int = 500) -> Tensor:
     """Logits (N, 10) of images uint8 (N, 28, 28) or float (N, 1, 28, 28) in [0, 1],
     in eval mode (dropout off, batch norm's running statistics), batch by batch."""
-    model.eval()
-    device = next(model.parameters()).device
     transform = images_to_input if images.dtype == np.uint8 else None
-    return apply_in_batches(model, images, batch_size, device, transform)
+    with nn.evaluating(model):
+        return apply_in_batches(model, images, batch_size, nn.device_of(model), transform)
 
 
 def extract_features(model: Classifier, images: Any,
@@ -153,10 +152,9 @@ def extract_features(model: Classifier, images: Any,
     images: (N, 1, 32, 32) or (N, 1, 28, 28) with values in value_range (see
     to_classifier_input), a Tensor or an array. metrics.fid compares two such sets.
     """
-    model.eval()
-    device = next(model.parameters()).device
-    return apply_in_batches(lambda x: model.features(to_classifier_input(x, value_range)),
-                            images, batch_size, device)
+    with nn.evaluating(model):
+        return apply_in_batches(lambda x: model.features(to_classifier_input(x, value_range)),
+                                images, batch_size, nn.device_of(model))
 
 
 def load_dataset(dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -204,7 +202,6 @@ def train_classifier(dataset: str = "fashion_mnist", epochs: int = EPOCHS,
                    "test accuracy": metrics.accuracy(logits, test_labels)}
         for name, value in results.items():
             history[name].append(value)
-        model.train()
         if on_epoch_end is not None:
             on_epoch_end(epoch, results)
 

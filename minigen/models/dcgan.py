@@ -8,7 +8,6 @@ make the discriminator call its images real.
     logits = model.discriminator(fake)               # (16,), > 0 means "real"
     losses = train_step(model, optimizers, real)     # one step of each network
     images = sample(model.generator, 16)
-    score = frechet_distance(classifier, images, test_features)  # the FID-style score
 
 Network (the book's LEGO DCGAN, sized for 32x32 images: one block fewer each way;
 w = width = 64 is the book's):
@@ -29,10 +28,8 @@ betas (0.5, 0.999), batch 128, images in [-1, 1] to match the generator's tanh.
 The book adds its label noise with the wrong sign (real labels above 1, fake
 labels below 0); here real labels are 1 - 0.1 u and fake labels 0.1 u, u ~ U(0, 1).
 
-Evaluation (for all of chapter 4's GANs): the chapter 2 MNIST classifier reads
-the generated digits. The FID-style score is the Frechet distance between
-Gaussians fitted to its 128-d features of generated and of test images; the
-class histogram of generated digits shows mode collapse.
+Evaluation, for all of chapter 4's GANs (the FID-style score, the class histogram of
+generated digits), is in minigen/models/gan_evaluation.py.
 """
 from __future__ import annotations
 
@@ -41,13 +38,10 @@ import numpy as np
 import minigen as mg
 import minigen.nn as nn
 import minigen.nn.functional as F
-from minigen import metrics
 from minigen.autograd import Tensor
-from minigen.datasets import load_mnist, pad_to_32, to_symmetric
-from minigen.models.autoencoder import glorot_init_
-from minigen.models.classifier import Classifier, extract_features, to_classifier_input
+from minigen.datasets import pad_to_32, to_symmetric
+from minigen.nn.init import glorot_init_
 from minigen.optim import Adam, Optimizer
-from minigen.train import apply_in_batches
 
 Z_DIM = 100  # the book's DCGAN noise size
 LEAKY_SLOPE = 0.2
@@ -196,61 +190,12 @@ def sample(generator: Generator, n: int, z: Tensor | None = None,
     """n new images G(z), z ~ N(0, I), in evaluation mode (BatchNorm uses its running
     statistics), batch_size at a time. z: (n, z_dim) to reuse fixed noise.
     -> (n, C, 32, 32) in [-1, 1]."""
-    device = next(generator.parameters()).device
     if z is None:
-        z = mg.randn(n, generator.z_dim, device=device)
-    was_training = generator.training
-    generator.eval()
-    with mg.no_grad():
-        images = mg.cat([generator(z[i:i + batch_size]) for i in range(0, n, batch_size)])
-    generator.train(was_training)
-    return images
+        z = mg.randn(n, generator.z_dim, device=nn.device_of(generator))
+    with nn.evaluating(generator), mg.no_grad():
+        return mg.cat([generator(z[i:i + batch_size]) for i in range(0, n, batch_size)])
 
 
-# ---------------------------------------------------------------- evaluation
-
-
-def classifier_features(classifier: Classifier, images: Tensor | np.ndarray) -> Tensor:
-    """The chapter 2 classifier's 128-d features of images (N, 1, 32, 32) in [-1, 1]."""
-    return extract_features(classifier, images, value_range=(-1.0, 1.0))
-
-
-def frechet_distance(classifier: Classifier, generated: Tensor | np.ndarray,
-                     real_features: Tensor) -> float:
-    """The FID-style score of generated images (N, 1, 32, 32) in [-1, 1]: the Frechet
-    distance between Gaussians fitted to their classifier features and to real_features
-    (M, 128), e.g. those of the test images. 0 for identical statistics; lower is better."""
-    return metrics.fid(classifier_features(classifier, generated), real_features)
-
-
-def real_digits_score(classifier: Classifier, real_features: Tensor, n: int) -> float:
-    """The FID-style score of n real digits the networks never see (the last training
-    images): what a perfect generator would score with n samples; a finite sample never
-    scores 0, so this is the floor to compare a generator's score with."""
-    real_digits = to_gan_input(load_mnist("train")[0][-n:])
-    return frechet_distance(classifier, real_digits, real_features)
-
-
-def class_predictions(classifier: Classifier, images: Tensor | np.ndarray) -> np.ndarray:
-    """The class the classifier reads in each image (N, 1, 32, 32) in [-1, 1]: (N,) ints."""
-    logits = apply_in_batches(classifier, images, 500, _device_of(classifier),
-                              to_classifier_input)
-    return logits.numpy().argmax(axis=1)
-
-
-def class_fractions(classifier: Classifier, images: Tensor | np.ndarray) -> np.ndarray:
-    """The fraction of images (N, 1, 32, 32) in [-1, 1] that the classifier puts in each
-    class, (num_classes,). About 0.1 each for MNIST's test set; a generator that has
-    collapsed onto a few modes makes a few classes far more often than the others."""
-    predicted = class_predictions(classifier, images)
-    return np.bincount(predicted, minlength=classifier.head.out_features) / len(predicted)
-
-
-def _device_of(model: nn.Module) -> str:
-    return next(model.parameters()).device
-
-
-__all__ = ["DCGAN", "Discriminator", "Generator", "class_fractions", "class_predictions",
-           "classifier_features",
-           "discriminator_loss", "down_block", "frechet_distance", "generator_loss",
-           "make_optimizers", "sample", "to_gan_input", "train_step", "up_block"]
+__all__ = ["DCGAN", "Discriminator", "Generator", "discriminator_loss", "down_block",
+           "generator_loss", "make_optimizers", "sample", "to_gan_input", "train_step",
+           "up_block"]

@@ -8,6 +8,8 @@ and sampling is just: draw z ~ N(0, I), decode.
     x_hat, mu, log_var = model(x)                      # x: (N, 1, 32, 32) in [0, 1]
     loss, reconstruction, kl = vae_loss(x, x_hat, mu, log_var, beta=500.0)
     images = sample(model, 16)                         # (16, 1, 32, 32)
+    negative_elbo(model, test_images)                  # nats per image, >= -log p(x)
+    importance_weighted_nll(model, test_images, k=50)  # a tighter bound (IWAE)
 
 Two networks, both from the book:
 - make_vae: the autoencoder of minigen.models.autoencoder with two Linear(2048, 2)
@@ -19,7 +21,8 @@ Two networks, both from the book:
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -27,7 +30,8 @@ import minigen as mg
 import minigen.nn as nn
 import minigen.nn.functional as F
 from minigen.autograd import Tensor
-from minigen.models.autoencoder import SHAPE_BEFORE_FLATTENING, Decoder, conv_stack, glorot_init_
+from minigen.models.autoencoder import SHAPE_BEFORE_FLATTENING, Decoder, conv_stack
+from minigen.nn.init import glorot_init_
 from minigen.optim import Optimizer
 
 # ---------------------------------------------------------------- network
@@ -233,13 +237,9 @@ def train_step(model: VAE, optimizers: dict[str, Optimizer], x: Tensor) -> dict[
 # ---------------------------------------------------------------- sampler
 
 
-def _device_of(model: nn.Module) -> str:
-    return next(model.parameters()).device
-
-
 def sample(model: VAE, n: int) -> Tensor:
     """Decode n draws from the prior, z ~ N(0, I): new images (n, C, H, W)."""
-    z = mg.randn(n, model.latent_dim, device=_device_of(model))
+    z = mg.randn(n, model.latent_dim, device=nn.device_of(model))
     with mg.no_grad():
         return model.decode(z)
 
@@ -275,7 +275,99 @@ def morph(z_a: Tensor, z_b: Tensor, steps: int) -> Tensor:
     return (1.0 - t) * z_a.reshape(1, -1) + t * z_b.reshape(1, -1)
 
 
-__all__ = ["VAE", "Encoder", "FacesDecoder", "FacesEncoder", "add_vector", "feature_vector",
-           "kl_divergence", "make_faces_vae", "make_vae", "morph", "reparameterize", "sample",
-           "train_step", "vae_loss"]
+# ---------------------------------------------------------------- likelihood bounds
+# The pixels are Bernoulli with probabilities x_hat (the book's BCE):
+# -log p(x|z) = sum over pixels of BCE(x, x_hat). The bounds are in nats per image,
+# summed over all 32 x 32 pixels, not the book's 500 x mean-pixel training loss;
+# metrics.bits_per_dim turns them into bits per pixel.
 
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _check_bernoulli(model: VAE, where: str) -> None:
+    if getattr(model, "likelihood", None) != "bernoulli":
+        raise ValueError(f"{where}: needs a VAE with Bernoulli pixels (likelihood 'bernoulli'), "
+                         f"got {getattr(model, 'likelihood', type(model).__name__)!r}")
+
+
+def _batches(images: Any, batch_size: int, device: str):
+    """Tensors of at most batch_size images each, on `device`."""
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        yield batch if isinstance(batch, Tensor) else mg.tensor(batch, device=device)
+
+
+def _log_likelihood(model: VAE, x: Tensor, z: Tensor) -> Tensor:
+    """log p(x|z) = -sum over pixels of BCE(x, decoder(z)).  x: (N, C, H, W) -> (N,)."""
+    x_hat = model.decode(z)
+    return -F.binary_cross_entropy(x_hat, x, reduction="none").reshape(x.shape[0], -1).sum(1)
+
+
+def _log_prior(z: Tensor) -> Tensor:
+    """log N(z; 0, I) = -1/2 sum_j (log 2 pi + z_j^2).  z: (N, d) -> (N,)."""
+    return -0.5 * (_LOG_2PI + z * z).sum(1)
+
+
+def _log_posterior(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
+    """log q(z|x) = log N(z; mu, sigma^2)
+    = -1/2 sum_j (log 2 pi + log sigma_j^2 + (z_j - mu_j)^2 / sigma_j^2).  z: (N, d) -> (N,)."""
+    return -0.5 * (_LOG_2PI + log_var + (z - mu) * (z - mu) / log_var.exp()).sum(1)
+
+
+def negative_elbo(model: VAE, images: Any, batch_size: int = 100, samples: int = 1) -> float:
+    """The negative evidence lower bound, in nats per image, averaged over `images`:
+
+        -ELBO(x) = E_q(z|x)[-log p(x|z)] + KL(q(z|x) || p(z))  >=  -log p(x)
+
+    The KL term is exact (closed form); the expectation is estimated with
+    `samples` draws of z per image. images: (N, 1, 32, 32) in [0, 1], a Tensor or array.
+    """
+    _check_bernoulli(model, "negative_elbo")
+    device = nn.device_of(model)
+    total = 0.0
+    with nn.evaluating(model), mg.no_grad():
+        for x in _batches(images, batch_size, device):
+            mu, log_var = model.encode(x)
+            reconstruction = 0.0
+            for _ in range(samples):
+                z = reparameterize(mu, log_var)
+                reconstruction = reconstruction - _log_likelihood(model, x, z).numpy()
+            bound = reconstruction / samples + kl_divergence(mu, log_var).numpy()
+            total += float(bound.astype(np.float64).sum())
+    return total / len(images)
+
+
+def importance_weighted_nll(model: VAE, images: Any, k: int = 50,
+                            batch_size: int = 100) -> float:
+    """An estimate of -log p(x) in nats per image: the importance-weighted bound with k
+    draws z_1..z_k ~ q(z|x),
+
+        -log p(x) <= -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)    (IWAE, Burda et al.)
+
+    computed as log k - logsumexp_i log w_i. It equals the ELBO for k = 1, never
+    gets looser as k grows, and tends to -log p(x) as k -> infinity.
+    images: (N, 1, 32, 32) in [0, 1], a Tensor or array.
+    """
+    _check_bernoulli(model, "importance_weighted_nll")
+    if k < 1:
+        raise ValueError(f"importance_weighted_nll: k must be at least 1, got {k}")
+    device = nn.device_of(model)
+    total = 0.0
+    with nn.evaluating(model), mg.no_grad():
+        for x in _batches(images, batch_size, device):
+            mu, log_var = model.encode(x)
+            log_w = np.empty((x.shape[0], k))
+            for i in range(k):
+                z = reparameterize(mu, log_var)
+                log_w[:, i] = (_log_likelihood(model, x, z) + _log_prior(z)
+                               - _log_posterior(z, mu, log_var)).numpy()
+            largest = log_w.max(axis=1, keepdims=True)  # logsumexp, stable
+            log_mean_w = (largest[:, 0] + np.log(np.exp(log_w - largest).sum(axis=1))
+                          - math.log(k))
+            total += float(-log_mean_w.sum())
+    return total / len(images)
+
+
+__all__ = ["VAE", "Encoder", "FacesDecoder", "FacesEncoder", "add_vector", "feature_vector",
+           "importance_weighted_nll", "kl_divergence", "make_faces_vae", "make_vae", "morph",
+           "negative_elbo", "reparameterize", "sample", "train_step", "vae_loss"]

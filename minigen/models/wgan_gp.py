@@ -33,8 +33,8 @@ from typing import Callable
 import minigen as mg
 import minigen.nn as nn
 from minigen.autograd import Tensor
-from minigen.models.autoencoder import glorot_init_
 from minigen.models.dcgan import DROPOUT, Generator, down_block, sample
+from minigen.nn.init import glorot_init_
 from minigen.optim import Adam, Optimizer
 
 Z_DIM = 128  # the book's WGAN-GP noise size

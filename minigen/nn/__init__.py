@@ -30,14 +30,22 @@ from minigen.nn.losses import (
                                MSELoss,
                                NLLLoss,
 )
-from minigen.nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from minigen.nn.module import (
+                               Module,
+                               ModuleDict,
+                               ModuleList,
+                               Parameter,
+                               Sequential,
+                               device_of,
+                               evaluating,
+)
 from minigen.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 
 __all__ = [
     "functional", "init",
     "ELU", "GELU", "Flatten", "Identity", "LeakyReLU", "Linear", "LogSoftmax", "ReLU", "Sigmoid",
     "SiLU", "Softmax", "Softplus", "Tanh", "Unflatten",
-    "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential",
+    "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential", "device_of", "evaluating",
     "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "Dropout", "Embedding",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "L1Loss", "MSELoss",
     "NLLLoss",

@@ -135,5 +135,25 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
     return normal_(tensor, 0.0, std)
 
 
-__all__ = ["calculate_gain", "constant_", "kaiming_normal_", "kaiming_uniform_", "normal_",
-           "ones_", "uniform_", "xavier_normal_", "xavier_uniform_", "zeros_"]
+def glorot_init_(module):
+    """Start every Linear and conv layer of a module as Keras does: Glorot-uniform
+    weights, zero biases.
+
+    W ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out)), i.e. xavier_uniform_. The book's
+    results were obtained from this start (PyTorch's default is narrower:
+    1/sqrt(fan_in)). Returns the module.
+    """
+    # imported here, not at the top: the layers themselves import this file
+    from minigen.nn.conv import Conv2d, ConvTranspose2d
+    from minigen.nn.layers import Linear
+
+    for layer in module.modules():
+        if isinstance(layer, (Linear, Conv2d, ConvTranspose2d)):
+            xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                zeros_(layer.bias)
+    return module
+
+
+__all__ = ["calculate_gain", "constant_", "glorot_init_", "kaiming_normal_", "kaiming_uniform_",
+           "normal_", "ones_", "uniform_", "xavier_normal_", "xavier_uniform_", "zeros_"]

@@ -19,6 +19,7 @@ attribute assignment, in insertion order, as in PyTorch:
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
@@ -536,4 +537,35 @@ class ModuleDict(Module):
         return module
 
 
-__all__ = ["IncompatibleKeys", "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential"]
+# ---------------------------------------------------------------- helpers on any module
+
+
+def device_of(module: Module) -> str:
+    """The device of a module's first parameter ('cpu' or 'cuda'): where its inputs belong."""
+    for parameter in module.parameters():
+        return parameter.device
+    raise ValueError(f"device_of: {type(module).__name__} has no parameters, so it has no "
+                     f"device of its own; pass the device explicitly")
+
+
+@contextmanager
+def evaluating(module: Module) -> Iterator[Module]:
+    """Evaluation mode (dropout off, batch norm's running statistics) inside a `with`:
+
+        with nn.evaluating(generator):
+            images = generator(z)
+
+    Afterwards, even after an error, every submodule gets back the training flag it had
+    before, so a network with some parts frozen in eval mode stays as it was.
+    """
+    flags = [(submodule, submodule.training) for submodule in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for submodule, training in flags:
+            object.__setattr__(submodule, "training", training)
+
+
+__all__ = ["IncompatibleKeys", "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential",
+           "device_of", "evaluating"]

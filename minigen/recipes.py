@@ -1,0 +1,195 @@
+"""How `python -m minigen train|evaluate|sample MODEL` runs each book model with the
+book's settings: one Recipe per model in RECIPES, and the glue each needs (its data,
+its optimiser, how to evaluate and sample it).
+
+    from minigen.recipes import RECIPES
+    recipe = RECIPES["vae"]
+    model = recipe.build()
+
+A later chapter adds its model with a file in minigen/models/ and one Recipe here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from minigen import optim
+from minigen.autograd import Tensor
+from minigen.datasets import load_fashion_mnist, load_mnist, to_unit_32
+from minigen.models import autoencoder, cgan, dcgan, gan_evaluation, vae, wgan_gp
+from minigen.models.classifier import load_classifier
+from minigen.nn import Module, device_of, evaluating
+from minigen.optim import Optimizer
+from minigen.train import TrainStep, Transform, apply_in_batches
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How `python -m minigen` trains, evaluates and samples one book model.
+
+    build(): the network, as the book sizes it.
+    make_optimizers(model, lr): {name: optimiser}, the names train_step uses.
+    train_step(model, optimizers, *batch) -> {'loss': ..., ...}: one step.
+    load_data(split): the arrays train_step takes, for 'train' or 'test', the inputs
+        first (a conditional GAN adds labels); transform maps a batch of inputs
+        to the model's input.
+    evaluate(model, test arrays, batch_size, samples) -> {metric: value}; samples
+        is the number of random draws per image for stochastic estimates.
+    sample(model, n) -> n new images (N, C, H, W) in value_range.
+    epochs, batch_size, lr: the book's settings.
+    """
+
+    name: str
+    summary: str
+    build: Callable[[], Module]
+    make_optimizers: Callable[[Module, float], dict[str, Optimizer]]
+    train_step: TrainStep
+    load_data: Callable[[str], tuple[np.ndarray, ...]]
+    transform: Transform | None
+    evaluate: Callable[[Module, tuple[np.ndarray, ...], int, int], dict[str, float]]
+    sample: Callable[[Module, int], Tensor]
+    epochs: int
+    batch_size: int
+    lr: float
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+
+def fashion_mnist_images(split: str) -> tuple[np.ndarray]:
+    """Fashion-MNIST's images as stored, uint8 (N, 28, 28), without the labels."""
+    images, _ = load_fashion_mnist(split)
+    return (images,)
+
+
+def adam(model: Module, lr: float) -> dict[str, optim.Optimizer]:
+    """One Adam over all the model's parameters, under the name train_step uses."""
+    return {"model": optim.Adam(model.parameters(), lr=lr)}
+
+
+def evaluate_autoencoder(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                         samples: int) -> dict[str, float]:
+    """The test set's reconstruction BCE, mean per pixel (the book's val loss)."""
+    with evaluating(model):
+        x_hat = apply_in_batches(model, data[0], batch_size, device_of(model), to_unit_32)
+    x = Tensor(to_unit_32(data[0]), device=device_of(model))
+    return {"test BCE per pixel": autoencoder.reconstruction_loss(x, x_hat).item()}
+
+
+def sample_autoencoder(model: Module, n: int) -> Tensor:
+    """Decode n points from the box spanned by the codes of 2000 test images."""
+    (images,) = fashion_mnist_images("test")
+    with evaluating(model):
+        codes = apply_in_batches(model.encoder, images[:2000], 500, device_of(model),
+                                 to_unit_32)
+        return autoencoder.sample(model, n, codes)
+
+
+def evaluate_vae(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                 samples: int) -> dict[str, float]:
+    """The book's loss on the test set, its two parts, and the likelihood bounds in nats."""
+    x = to_unit_32(data[0])
+    device = device_of(model)
+    with evaluating(model):
+        x_hat, mu, log_var = apply_in_batches(model, x, batch_size, device)
+        loss, reconstruction, kl = vae.vae_loss(Tensor(x, device=device), x_hat, mu, log_var,
+                                                model.beta, model.likelihood)
+        return {
+            "test loss (500 BCE + KL)": loss.item(),
+            "test BCE per pixel": reconstruction.item(),
+            "test KL per image": kl.item(),
+            "negative ELBO (nats/image)": vae.negative_elbo(model, x, batch_size),
+            f"IWAE NLL, k={samples} (nats/image)": vae.importance_weighted_nll(
+                model, x, samples, batch_size),
+        }
+
+
+def sample_vae(model: Module, n: int) -> Tensor:
+    with evaluating(model):
+        return vae.sample(model, n)
+
+
+def mnist_images(split: str) -> tuple[np.ndarray]:
+    """MNIST's images as stored, uint8 (N, 28, 28), without the labels."""
+    images, _ = load_mnist(split)
+    return (images,)
+
+
+GAN_FID_SAMPLES = 5000  # generated and test images compared by the FID-style score
+
+
+def evaluate_gan(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                 samples: int) -> dict[str, float]:
+    """The FID-style score: the Frechet distance between the MNIST classifier's features
+    of up to 5000 test images and of as many generated ones."""
+    n = min(GAN_FID_SAMPLES, len(data[0]))
+    classifier = load_classifier("mnist", device_of(model))
+    real = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(data[0][:n]))
+    if isinstance(model, cgan.ConditionalGAN):  # labels in the test images' proportions
+        labels = Tensor(data[1][:n], device=device_of(model))
+        generated = cgan.sample(model.generator, labels)
+    else:
+        generated = dcgan.sample(model.generator, n)
+    return {f"FID-style score ({n} generated vs {n} test images)":
+            gan_evaluation.frechet_distance(classifier, generated, real)}
+
+
+def evaluate_cgan(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                  samples: int) -> dict[str, float]:
+    """The FID-style score, and the conditional accuracy: the fraction of generated
+    digits that the MNIST classifier reads as the label they were made for (as many
+    digits in all as test images compared, up to 5000)."""
+    results = evaluate_gan(model, data, batch_size, samples)
+    classifier = load_classifier("mnist", device_of(model))
+    per_class = max(1, min(GAN_FID_SAMPLES, len(data[0])) // model.num_classes)
+    accuracy = gan_evaluation.conditional_accuracy(classifier, model.generator, per_class)
+    results[f"conditional accuracy ({per_class} per class)"] = float(accuracy.mean())
+    return results
+
+
+def sample_gan(model: Module, n: int) -> Tensor:
+    return dcgan.sample(model.generator, n)
+
+
+def sample_cgan(model: Module, n: int) -> Tensor:
+    """n digits, the labels 0..9 in order, about n / 10 of each."""
+    labels = Tensor((np.arange(n) * model.num_classes) // n, device=device_of(model))
+    return cgan.sample(model.generator, labels)
+
+
+RECIPES: dict[str, Recipe] = {
+    "autoencoder": Recipe(
+        name="autoencoder", summary="chapter 3: autoencoder with a 2-d code, Fashion-MNIST",
+        build=autoencoder.Autoencoder, make_optimizers=adam,
+        train_step=autoencoder.train_step, load_data=fashion_mnist_images, transform=to_unit_32,
+        evaluate=evaluate_autoencoder, sample=sample_autoencoder,
+        epochs=3, batch_size=100, lr=1e-3),
+    "vae": Recipe(
+        name="vae", summary="chapter 3: variational autoencoder, 2-d latent, Fashion-MNIST",
+        build=vae.make_vae, make_optimizers=adam,
+        train_step=vae.train_step, load_data=fashion_mnist_images, transform=to_unit_32,
+        evaluate=evaluate_vae, sample=sample_vae,
+        epochs=5, batch_size=100, lr=5e-4),
+    "dcgan": Recipe(
+        name="dcgan", summary="chapter 4: DCGAN, MNIST digits at 32x32",
+        build=dcgan.DCGAN, make_optimizers=dcgan.make_optimizers,
+        train_step=dcgan.train_step, load_data=mnist_images, transform=dcgan.to_gan_input,
+        evaluate=evaluate_gan, sample=sample_gan,
+        epochs=300, batch_size=128, lr=dcgan.LR, value_range=(-1.0, 1.0)),
+    "wgan_gp": Recipe(
+        name="wgan_gp", summary="chapter 4: WGAN-GP, MNIST digits at 32x32",
+        build=wgan_gp.WGANGP, make_optimizers=wgan_gp.make_optimizers,
+        train_step=wgan_gp.train_step, load_data=mnist_images, transform=dcgan.to_gan_input,
+        evaluate=evaluate_gan, sample=sample_gan,
+        epochs=200, batch_size=512, lr=wgan_gp.LR, value_range=(-1.0, 1.0)),
+    "cgan": Recipe(
+        name="cgan", summary="chapter 4: conditional WGAN-GP, MNIST digits by label",
+        build=cgan.ConditionalGAN, make_optimizers=wgan_gp.make_optimizers,
+        train_step=cgan.train_step, load_data=load_mnist, transform=dcgan.to_gan_input,
+        evaluate=evaluate_cgan, sample=sample_cgan,
+        epochs=20, batch_size=128, lr=wgan_gp.LR, value_range=(-1.0, 1.0)),
+}
+
+__all__ = ["GAN_FID_SAMPLES", "RECIPES", "Recipe", "adam", "evaluate_autoencoder",
+           "evaluate_cgan", "evaluate_gan", "evaluate_vae", "fashion_mnist_images",
+           "mnist_images", "sample_autoencoder", "sample_cgan", "sample_gan", "sample_vae"]
