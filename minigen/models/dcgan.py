@@ -133,7 +133,8 @@ def make_optimizers(model: DCGAN, lr: float = LR) -> dict[str, Optimizer]:
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor,
                        label_noise: float = LABEL_NOISE) -> Tensor:
-    """Binary cross-entropy against smoothed labels, the mean of the real and fake halves:
+    """Binary cross-entropy against noisy (smoothed) labels, the mean of the real and fake
+    halves; the book calls this label smoothing, its noise NOISE_PARAM (here LABEL_NOISE):
 
         loss = (BCE(real_logits, 1 - noise u) + BCE(fake_logits, noise u)) / 2,  u ~ U(0, 1)
 
