@@ -1,3 +1,4 @@
+# %% [markdown]
 """Lesson 1: automatic differentiation, the engine under every model of the book.
 
 The book's chapter 1 says what a generative model is; every model after it is
@@ -14,8 +15,11 @@ This lesson opens that engine:
 Figure: outputs/ch01_autograd/newton.png. Exercises ch01.1-ch01.3 (lessons/README.md)
 ask you to write the backward of mul, exp and sigmoid yourself.
 """
+
+# %% Imports and settings
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -23,13 +27,29 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import minigen as mg
-from lessons.common import lesson_parser, progress, save_figure, section, start
+from lessons.common import explain, lesson_parser, progress, save_figure, section, start
 from minigen.gradcheck import gradcheck
 from minigen.testing import compare
 
 LESSON = "ch01_autograd"
 
 
+# %% 1. Tensors
+def tensors(device: str) -> None:
+    """A tensor, its shape, dtype and device; arithmetic that broadcasts; a first backward."""
+    x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device)
+    print("x =", x)
+    print(f"shape {x.shape}, dtype {x.dtype} (float32 unless asked), device {x.device}")
+    print("x * 2 + 1 =", x * 2 + 1)  # the scalars broadcast, as in NumPy
+    w = mg.tensor([1.0, 0.0, -1.0], device=device, requires_grad=True)
+    s = (x * w).sum()
+    explain("s remembers the op that made it; that record is the graph backward() walks.")
+    print("s = (x * w).sum() =", s)
+    s.backward()
+    print("ds/dw =", w.grad, "  (each w_j meets x[0, j] and x[1, j]: their sum)")
+
+
+# %% 2. A small graph: L = (x y + sin x)^2
 def describe(t: mg.Tensor, names: dict[int, str]) -> str:
     """The graph behind `t` as an expression: Pow(Add(Mul(x, y), Sin(x))).
 
@@ -42,23 +62,8 @@ def describe(t: mg.Tensor, names: dict[int, str]) -> str:
     return f"{type(t.creator).__name__}({inputs})"
 
 
-def tensors(device: str) -> None:
-    section("1. Tensors")
-    x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device)
-    print("x =", x)
-    print(f"shape {x.shape}, dtype {x.dtype} (float32 unless asked), device {x.device}")
-    print("x * 2 + 1 =", x * 2 + 1)  # the scalars broadcast, as in NumPy
-    w = mg.tensor([1.0, 0.0, -1.0], device=device, requires_grad=True)
-    s = (x * w).sum()
-    # s remembers the op that made it; that record is the graph backward() walks
-    print("s = (x * w).sum() =", s)
-    s.backward()
-    print("ds/dw =", w.grad, "  (each w_j meets x[0, j] and x[1, j]: their sum)")
-
-
 def small_graph(device: str) -> bool:
     """L = (x y + sin x)^2, differentiated by the chain rule by hand and by minigen."""
-    section("2. A small graph: L = (x y + sin x)^2")
     x0, y0 = 1.5, -0.5
     x = mg.tensor(x0, device=device, requires_grad=True)
     y = mg.tensor(y0, device=device, requires_grad=True)
@@ -69,16 +74,19 @@ def small_graph(device: str) -> bool:
     print("L =", describe(loss, {id(x): "x", id(y): "y"}), f"= {loss.item():.6f}")
 
     # By hand, from the output back to the inputs; each line is one step of backward.
-    # (Python floats are float64; minigen computed in float32, so expect "close".)
     c_value = x0 * y0 + math.sin(x0)
     dL_dc = 2 * c_value                # L = c^2
     dL_da = dL_dc * 1.0                # c = a + b
     dL_db = dL_dc * 1.0
     dL_dy = dL_da * x0                 # a = x y
-    # x reaches L along two paths, through a and through b: their gradients add
-    dL_dx = dL_da * y0 + dL_db * math.cos(x0)
+    dL_dx = dL_da * y0 + dL_db * math.cos(x0)  # two paths, through a and through b
 
     loss.backward()
+    explain("""
+        By hand, backward runs the chain rule from L back to x and y. x reaches L along
+        two paths, through a = x y and through b = sin x: their gradients add. Python
+        floats are float64 and minigen computed in float32, so expect "close", not
+        "exact".""")
     ok = all([compare("dL/dx", x.grad, dL_dx), compare("dL/dy", y.grad, dL_dy)])
     print("A common slip, forgetting the path through sin(x):")
     compare("dL/dx (one path only)", x.grad, dL_da * y0)
@@ -89,23 +97,25 @@ def small_graph(device: str) -> bool:
     return ok
 
 
+# %% 3. The gradient of a gradient
 def gradient_of_gradient(device: str) -> bool:
     """y = x^3: dy/dx = 3x^2, d2y/dx2 = 6x, d3y/dx3 = 6, each from the one before."""
-    section("3. The gradient of a gradient")
     x = mg.tensor([-1.0, 0.5, 2.0], dtype=mg.float64, device=device, requires_grad=True)
     y = x ** 3
-    # y_i depends on x_i alone, so the gradient of y.sum() is the elementwise derivative.
-    # create_graph=True records the backward pass itself, so its result can be
-    # differentiated again; without it the result is a plain constant.
     (dy,) = mg.grad(y.sum(), x, create_graph=True)
     (d2y,) = mg.grad(dy.sum(), x, create_graph=True)
     (d3y,) = mg.grad(d2y.sum(), x)
     xs = x.numpy()
+    explain("""
+        y_i depends on x_i alone, so the gradient of y.sum() is the elementwise
+        derivative. create_graph=True records the backward pass itself, so its result
+        can be differentiated again; without it the result is a plain constant.""")
     return all([compare("dy/dx     = 3x^2", dy, 3 * xs ** 2),
                 compare("d2y/dx2   = 6x", d2y, 6 * xs),
                 compare("d3y/dx3   = 6", d3y, np.full(3, 6.0))])
 
 
+# %% 4. Newton's method, with f'' from minigen.grad(create_graph=True)
 def f(x: mg.Tensor) -> mg.Tensor:
     """The function Newton's method minimises: f(x) = x^4 - 3x^2 + x."""
     return x ** 4 - 3 * x ** 2 + x
@@ -122,11 +132,7 @@ def derivatives(x0: float, device: str) -> tuple[float, float]:
 def newton(x0: float, device: str, tolerance: float, max_steps: int = 20
            ) -> tuple[list[float], list[float]]:
     """x <- x - f'(x) / f''(x) until |f'(x)| < tolerance; returns the iterates and
-    |f'| at each.
-
-    Newton fits a parabola through f at x (value, slope, curvature) and jumps to its
-    lowest point. Near a minimum the error squares at each step.
-    """
+    |f'| at each."""
     xs, slopes = [x0], []
     print("step" + "x".rjust(21) + "f(x)".rjust(13) + "f'(x)".rjust(13) + "f''(x)".rjust(13))
     for step in range(max_steps):
@@ -174,15 +180,13 @@ def newton_figure(newton_run: tuple, descent_run: tuple, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = lesson_parser(__doc__).parse_args(argv)
-    out = start(LESSON, args)
-    tensors(args.device)
-    graph_ok = small_graph(args.device)
-    second_order_ok = gradient_of_gradient(args.device)
-
-    section("4. Newton's method, with f'' from minigen.grad(create_graph=True)")
+def newton_against_gradient_descent(args: argparse.Namespace, out: Path
+                                     ) -> tuple[list[float], list[float], Path]:
+    """Both methods from x0 = 2 on f; returns their iterates and the figure."""
     tolerance, x0 = 1e-10, 2.0
+    explain("""
+        Newton fits a parabola through f at x (value, slope, curvature) and jumps to its
+        lowest point. Near a minimum the error squares at each step.""")
     newton_xs, newton_slopes = newton(x0, args.device, tolerance)
     # f'(x) = 4x^3 - 6x + 1: its roots are the stationary points of f
     stationary = np.sort(np.roots([4.0, 0.0, -6.0, 1.0]).real)
@@ -202,6 +206,21 @@ def main(argv: list[str] | None = None) -> dict:
               f"{len(descent_xs) - 1} steps, still above {tolerance:g}")
     figure = newton_figure((newton_xs, newton_slopes), (descent_xs, descent_slopes),
                            out / "newton.png")
+    return newton_xs, descent_xs, figure
+
+
+# %% Run the lesson
+def main(argv: list[str] | None = None) -> dict:
+    args = lesson_parser(__doc__).parse_args(argv)
+    out = start(LESSON, args)
+    section("1. Tensors")
+    tensors(args.device)
+    section("2. A small graph: L = (x y + sin x)^2")
+    graph_ok = small_graph(args.device)
+    section("3. The gradient of a gradient")
+    second_order_ok = gradient_of_gradient(args.device)
+    section("4. Newton's method, with f'' from minigen.grad(create_graph=True)")
+    newton_xs, descent_xs, figure = newton_against_gradient_descent(args, out)
     return {"gradients_match": graph_ok and second_order_ok, "newton": newton_xs,
             "gradient_descent": descent_xs, "figures": [figure]}
 

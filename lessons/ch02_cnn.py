@@ -1,3 +1,4 @@
+# %% [markdown]
 """Lesson 2b: a convolutional network classifies Fashion-MNIST.
 
 The book's chapter 2 ends with a convolutional network: instead of treating an
@@ -24,6 +25,8 @@ in 6 to 8 minutes on a 2-core CPU. Figures go to outputs/ch02_cnn/.
 Exercises ch02.2 to ch02.4 (lessons/README.md): a convolution by im2col, and the
 mask of PixelCNN's masked convolution.
 """
+
+# %% Imports and settings
 from __future__ import annotations
 
 import argparse
@@ -33,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from lessons.common import lesson_parser, save_figure, section, start
-from minigen import plot
+from lessons.common import explain, lesson_parser, save_figure, section, start
+from minigen import nn, plot
 from minigen.datasets import FASHION_MNIST_CLASSES
 from minigen.models import classifier
 
@@ -61,6 +64,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+# %% 1. The data
+def load_test_data(dataset: str, test_size: int | None, names: tuple[str, ...]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The first `test_size` test images (all with None) and their labels."""
+    test_images, test_labels = classifier.load_dataset(dataset, "test")
+    test_images, test_labels = test_images[:test_size], test_labels[:test_size]
+    counts = np.bincount(test_labels, minlength=len(names))
+    print(f"test images {test_images.shape} {test_images.dtype}, pixels 0..255, which the "
+          f"network sees as x / 255 in [0, 1]; {counts.min()} to {counts.max()} per class")
+    print("classes: " + ", ".join(f"{k} {name}" for k, name in enumerate(names)))
+    return test_images, test_labels
+
+
+# %% 2. The network
+def show_network() -> None:
+    """The classifier's layers and its size (train_classifier builds the one it trains)."""
+    explain("""
+        Each conv layer's 3x3 filters see a neighbourhood of pixels; max pooling halves
+        the image, so the second layer's filters see 8x8 patches of the input, and the
+        Linear layer sees all of it. Batch norm keeps each channel's activations near
+        mean 0, variance 1, which lets Adam take large steps from the first batch on.""")
+    print(classifier.Classifier())
+    count = sum(p.numel() for p in classifier.Classifier().parameters())
+    print(f"{count} parameters, {count * 4 / 2**20:.2f} MB as float32")
+
+
+# %% 3. Training: cross-entropy and Adam
+def print_epoch(epoch: int, results: dict[str, float]) -> None:
+    """train_classifier's on_epoch_end: one line per epoch."""
+    print(f"epoch {epoch + 1}: training loss {results['loss']:.4f}, "
+          f"test accuracy {100 * results['test accuracy']:.2f}%")
+
+
+def train(args: argparse.Namespace, epochs: int, train_size: int | None,
+          test_size: int | None) -> tuple[nn.Module, dict[str, list[float]], float]:
+    """Train the classifier; returns it, its history and the seconds it took."""
+    explain("""
+        The loop is minigen.train.fit: for each batch, logits = model(x),
+        loss = cross_entropy(logits, labels), zero_grad, backward, step (the same four
+        lines as lessons/ch02_mlp.py). The lr falls along a cosine to 0.""")
+    print(f"{epochs} epochs of batches of {classifier.BATCH_SIZE}, Adam lr {classifier.LR} "
+          f"decayed to 0")
+    started = time.perf_counter()
+    model, history = classifier.train_classifier(
+        args.dataset, epochs=epochs, device=args.device, seed=args.seed,
+        train_size=train_size, test_size=test_size, on_epoch_end=print_epoch)
+    return model, history, time.perf_counter() - started
+
+
+# %% 4. The result
 def prediction_figure(images: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
                       names: tuple[str, ...], columns: int = 8) -> Figure:
     """Images (N, 28, 28) in a grid, each titled 'predicted (true)', wrong ones in red."""
@@ -78,55 +131,14 @@ def prediction_figure(images: np.ndarray, predicted: np.ndarray, labels: np.ndar
     return fig
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    out = start(LESSON, args)
-    names = CLASS_NAMES[args.dataset]
-    # --smoke: a few hundred images and two epochs, to check that everything runs
-    train_size, test_size = (512, 256) if args.smoke else (None, None)
-    epochs = args.epochs or (2 if args.smoke else classifier.EPOCHS)
-
-    section(f"1. The data: {args.dataset}")
-    test_images, test_labels = classifier.load_dataset(args.dataset, "test")
-    test_images, test_labels = test_images[:test_size], test_labels[:test_size]
-    counts = np.bincount(test_labels, minlength=len(names))
-    print(f"test images {test_images.shape} {test_images.dtype}, pixels 0..255, which the "
-          f"network sees as x / 255 in [0, 1]; {counts.min()} to {counts.max()} per class")
-    print("classes: " + ", ".join(f"{k} {name}" for k, name in enumerate(names)))
-
-    section("2. The network")
-    # Each conv layer's 3x3 filters see a neighbourhood of pixels; max pooling halves
-    # the image, so the second layer's filters see 8x8 patches of the input, and the
-    # Linear layer sees all of it. Batch norm keeps each channel's activations near
-    # mean 0, variance 1, which lets Adam take large steps from the first batch on.
-    print(classifier.Classifier())
-    count = sum(p.numel() for p in classifier.Classifier().parameters())
-    print(f"{count} parameters, {count * 4 / 2**20:.2f} MB as float32")
-
-    section("3. Training: cross-entropy and Adam")
-    # The loop is minigen.train.fit: for each batch, logits = model(x),
-    # loss = cross_entropy(logits, labels), zero_grad, backward, step (the same
-    # four lines as lessons/ch02_mlp.py). The lr falls along a cosine to 0.
-    print(f"{epochs} epochs of batches of {classifier.BATCH_SIZE}, Adam lr {classifier.LR} "
-          f"decayed to 0")
-
-    def report(epoch: int, results: dict[str, float]) -> None:
-        print(f"epoch {epoch + 1}: training loss {results['loss']:.4f}, "
-              f"test accuracy {100 * results['test accuracy']:.2f}%")
-
-    started = time.perf_counter()
-    model, history = classifier.train_classifier(
-        args.dataset, epochs=epochs, device=args.device, seed=args.seed,
-        train_size=train_size, test_size=test_size, on_epoch_end=report)
-    seconds = time.perf_counter() - started
-    test_accuracy = history["test accuracy"][-1]
-
-    section("4. The result")
+def results(model: nn.Module, history: dict[str, list[float]], test_images: np.ndarray,
+            test_labels: np.ndarray, names: tuple[str, ...], dataset: str, out: Path
+            ) -> list[Path]:
+    """The accuracy per class, and the figures: predictions, loss and accuracy curves."""
     predicted = classifier.predict(model, test_images).argmax(dim=1).numpy()
-    print(f"after {epochs} epochs ({seconds:.0f} s): test accuracy "
-          f"{100 * test_accuracy:.2f}% on {len(test_labels)} test images")
-    # Which classes does it confuse? On Fashion-MNIST, shirts with T-shirts, pullovers
-    # and coats: at 28x28 grey they differ in little more than collars and sleeves.
+    explain("""
+        Which classes does it confuse? On Fashion-MNIST, shirts with T-shirts, pullovers
+        and coats: at 28x28 grey they differ in little more than collars and sleeves.""")
     for k, name in enumerate(names):
         mine = test_labels == k
         print(f"  {name:>12}: {100 * (predicted[mine] == k).mean():5.1f}% of {mine.sum()}")
@@ -135,18 +147,47 @@ def main(argv: list[str] | None = None) -> dict:
                                              test_labels[:shown], names),
                            out / "predictions.png")]
     figures.append(plot.plot_curves({"training": history["loss"]}, out / "loss.png",
-                                    ylabel="cross-entropy", title=f"CNN on {args.dataset}"))
+                                    ylabel="cross-entropy", title=f"CNN on {dataset}"))
     figures.append(plot.plot_curves({"test": history["test accuracy"]}, out / "accuracy.png",
-                                    ylabel="accuracy", title=f"CNN on {args.dataset}"))
+                                    ylabel="accuracy", title=f"CNN on {dataset}"))
     for path in figures[1:]:
         print(f"saved {path}")
+    return figures
 
+
+# %% 5. The weights, for later chapters
+def save_weights(model: nn.Module, dataset: str, test_accuracy: float,
+                 path: Path | None) -> Path:
+    """Write the weights where load_classifier(dataset) finds them (or to `path`)."""
+    weights = classifier.save_classifier(model, dataset, test_accuracy, path)
+    size = weights.stat().st_size / 2**20
+    print(f"saved {weights} ({size:.2f} MB); load_classifier({dataset!r}) reads it")
+    return weights
+
+
+# %% Run the lesson
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    out = start(LESSON, args)
+    names = CLASS_NAMES[args.dataset]
+    # --smoke: a few hundred images and two epochs, to check that everything runs
+    train_size, test_size = (512, 256) if args.smoke else (None, None)
+    epochs = args.epochs or (2 if args.smoke else classifier.EPOCHS)
+    section(f"1. The data: {args.dataset}")
+    test_images, test_labels = load_test_data(args.dataset, test_size, names)
+    section("2. The network")
+    show_network()
+    section("3. Training: cross-entropy and Adam")
+    model, history, seconds = train(args, epochs, train_size, test_size)
+    test_accuracy = history["test accuracy"][-1]
+    section("4. The result")
+    print(f"after {epochs} epochs ({seconds:.0f} s): test accuracy "
+          f"{100 * test_accuracy:.2f}% on {len(test_labels)} test images")
+    figures = results(model, history, test_images, test_labels, names, args.dataset, out)
     weights = None
     if args.save_weights:
         section("5. The weights, for later chapters")
-        weights = classifier.save_classifier(model, args.dataset, test_accuracy, args.weights)
-        size = weights.stat().st_size / 2**20
-        print(f"saved {weights} ({size:.2f} MB); load_classifier({args.dataset!r}) reads it")
+        weights = save_weights(model, args.dataset, test_accuracy, args.weights)
     return {"test_accuracy": test_accuracy, "history": history, "seconds": seconds,
             "figures": figures, "weights": weights}
 

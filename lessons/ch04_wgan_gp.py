@@ -1,3 +1,4 @@
+# %% [markdown]
 """Lesson 4b: the Wasserstein GAN with gradient penalty (WGAN-GP) on MNIST.
 
 A DCGAN (lesson 4a) trains a discriminator to output the probability that an
@@ -31,18 +32,22 @@ penalty and the two losses.
 Figures go to outputs/ch04_wgan_gp/; `python -m minigen train wgan_gp` trains the
 book-sized model.
 """
+
+# %% Imports and settings
 from __future__ import annotations
 
+import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 import minigen as mg
-from lessons.common import lesson_parser, section, start
+from lessons.common import GANReport, explain, lesson_parser, section, start
 from minigen import plot
 from minigen.datasets import load_mnist
 from minigen.models import dcgan, gan_evaluation, wgan_gp
-from minigen.models.classifier import load_classifier
+from minigen.models.classifier import Classifier, load_classifier
 from minigen.train import LossLog, fit
 
 LESSON = "ch04_wgan_gp"
@@ -56,6 +61,64 @@ SMOKE = {"width": 4, "dropout": 0.0, "lr": 5e-4, "batch_size": 32, "epochs": 2, 
 FID_SAMPLES = 5000  # generated and test images compared by the FID-style score
 
 
+
+# %% 1. The data: MNIST digits at 32x32 in [-1, 1]
+def load_data(n_images: int, fid_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training images, and the test images to score the generated ones against."""
+    train_images, _ = load_mnist("train")
+    test_images, _ = load_mnist("test")
+    train_images, test_images = train_images[:n_images], test_images[:fid_samples]
+    explain("""
+        The generator ends in tanh, so the real images are scaled to [-1, 1] too, and
+        padded with -1 (black) to 32x32, the size the stride-2 layers halve and
+        double.""")
+    print(f"{len(train_images)} training images, {len(test_images)} test images to compare "
+          f"the generated ones with; dcgan.to_gan_input scales and pads them")
+    return train_images, test_images
+
+
+# %% 2. The critic and the generator
+def build_wgan_gp(settings: dict, device: str) -> wgan_gp.WGANGP:
+    """The two networks, printed with their sizes."""
+    model = wgan_gp.WGANGP(width=settings["width"], dropout=settings["dropout"])
+    model.to(device)
+    explain("""
+        No BatchNorm in the critic: the penalty constrains the gradient of each image's
+        own score, and BatchNorm would make every score depend on the whole batch. No
+        sigmoid either: the score is any real number.""")
+    print(model.critic)
+    for name, network in [("critic", model.critic), ("generator", model.generator)]:
+        print(f"{name}: {sum(p.numel() for p in network.parameters()):,} parameters")
+    return model
+
+
+# %% 3. The gradient penalty
+def penalty_check(train_images: np.ndarray, device: str) -> float:
+    """The penalty of a linear critic, which must be (||w|| - 1)^2; and the book's bug."""
+    explain("""
+        The critic's Wasserstein estimate is only valid for a 1-Lipschitz critic: its
+        gradient norm at most 1 everywhere. The penalty asks for norm 1 at random points
+        x_hat = alpha real + (1 - alpha) fake on the lines between real and fake images.
+        For a linear critic D(x) = w . x the input gradient is w everywhere, so the
+        penalty must be (||w|| - 1)^2 whatever the images (exercise ch04.1).""")
+    w = mg.full((1, 1, 32, 32), 3.0 / 32, device=device)  # ||w|| = 3
+    real = mg.tensor(dcgan.to_gan_input(train_images[:8]), device=device)
+    noise = mg.rand(8, 1, 32, 32, device=device) * 2 - 1
+    penalty = wgan_gp.gradient_penalty(lambda x: (x * w).reshape(x.shape[0], -1).sum(1),
+                                       real, noise)
+    print(f"linear critic with ||w|| = 3: penalty {penalty.item():.6f}, (||w|| - 1)^2 = 4")
+    explain("""
+        The book's notebook draws alpha from N(0, 1) instead of U(0, 1): its points then
+        lie anywhere on the whole line through the pair, mostly outside the segment
+        between them, where the critic need not be 1-Lipschitz. minigen draws
+        U(0, 1).""")
+    outside = float((np.abs(np.random.default_rng(0).standard_normal(100_000) - 0.5) > 0.5)
+                    .mean())
+    print(f"with alpha ~ N(0, 1), {outside:.0%} of the points fall outside the segment")
+    return penalty.item()
+
+
+# %% 4. Why the Wasserstein distance keeps a gradient
 def jensen_shannon_and_wasserstein(shift: float, sigma: float = 0.1) -> tuple[float, float]:
     """JS(P, Q) and W1(P, Q) for P = N(0, sigma^2) and Q = N(shift, sigma^2) on a line.
 
@@ -73,60 +136,15 @@ def jensen_shannon_and_wasserstein(shift: float, sigma: float = 0.1) -> tuple[fl
     return 0.5 * (kl_pm + kl_qm), abs(shift)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = lesson_parser(__doc__, full_help="the book's network and optimiser (width 64, "
-                                            "dropout 0.3, lr 2e-4, batch 512), 20 epochs of "
-                                            "all 60,000 images: hours on a CPU"
-                         ).parse_args(argv)
-    out = start(LESSON, args)
-    settings = SMOKE if args.smoke else BOOK if args.full else DEFAULT
-    fid_samples = 200 if args.smoke else FID_SAMPLES
-
-    section("1. The data: MNIST digits at 32x32 in [-1, 1]")
-    train_images, _ = load_mnist("train")
-    test_images, _ = load_mnist("test")
-    train_images, test_images = train_images[:settings["images"]], test_images[:fid_samples]
-    # the generator ends in tanh, so the real images are scaled to [-1, 1] too, and
-    # padded with -1 (black) to 32x32, the size the stride-2 layers halve and double
-    print(f"{len(train_images)} training images, {len(test_images)} test images to compare "
-          f"the generated ones with; dcgan.to_gan_input scales and pads them")
-
-    section("2. The critic and the generator")
-    model = wgan_gp.WGANGP(width=settings["width"], dropout=settings["dropout"])
-    model.to(args.device)
-    optimizers = wgan_gp.make_optimizers(model, lr=settings["lr"])
-    print(model.critic)
-    # No BatchNorm in the critic: the penalty constrains the gradient of each image's
-    # own score, and BatchNorm would make every score depend on the whole batch.
-    # No sigmoid either: the score is any real number.
-    for name, network in [("critic", model.critic), ("generator", model.generator)]:
-        print(f"{name}: {sum(p.numel() for p in network.parameters()):,} parameters")
-
-    section("3. The gradient penalty")
-    # The critic's Wasserstein estimate is only valid for a 1-Lipschitz critic: its
-    # gradient norm at most 1 everywhere. The penalty asks for norm 1 at random points
-    # x_hat = alpha real + (1 - alpha) fake on the lines between real and fake images.
-    # For a linear critic D(x) = w . x the input gradient is w everywhere, so the
-    # penalty must be (||w|| - 1)^2 whatever the images (exercise ch04.1):
-    w = mg.full((1, 1, 32, 32), 3.0 / 32, device=args.device)  # ||w|| = 3
-    real = mg.tensor(dcgan.to_gan_input(train_images[:8]), device=args.device)
-    noise = mg.rand(8, 1, 32, 32, device=args.device) * 2 - 1
-    penalty = wgan_gp.gradient_penalty(lambda x: (x * w).reshape(x.shape[0], -1).sum(1),
-                                       real, noise)
-    print(f"linear critic with ||w|| = 3: penalty {penalty.item():.6f}, (||w|| - 1)^2 = 4")
-    # The book's notebook draws alpha from N(0, 1) instead of U(0, 1): its points then
-    # lie anywhere on the whole line through the pair, mostly outside the segment
-    # between them, where the critic need not be 1-Lipschitz. minigen draws U(0, 1).
-    outside = float((np.abs(np.random.default_rng(0).standard_normal(100_000) - 0.5) > 0.5)
-                    .mean())
-    print(f"with alpha ~ N(0, 1), {outside:.0%} of the points fall outside the segment")
-
-    section("4. Why the Wasserstein distance keeps a gradient")
-    # Real and generated images rarely overlap early in training. Take two narrow
-    # bumps on a line, P = N(0, 0.1^2) and Q = N(s, 0.1^2). The GAN's loss at the
-    # optimal discriminator is the Jensen-Shannon divergence JS(P, Q) (up to constants):
-    # it saturates at log 2 once the bumps are apart, and its slope in s, the signal the
-    # generator gets, vanishes. The Wasserstein distance is s: slope 1 however far.
+def distances_of_two_bumps() -> None:
+    """JS and W1, and their slopes, between two bumps ever further apart."""
+    explain("""
+        Real and generated images rarely overlap early in training. Take two narrow
+        bumps on a line, P = N(0, 0.1^2) and Q = N(s, 0.1^2). The GAN's loss at the
+        optimal discriminator is the Jensen-Shannon divergence JS(P, Q) (up to
+        constants): it saturates at log 2 once the bumps are apart, and its slope in s,
+        the signal the generator gets, vanishes. The Wasserstein distance is s: slope 1
+        however far.""")
     print(f"{'shift s':>8s} {'JS(P, Q)':>10s} {'dJS/ds':>10s} {'W1(P, Q)':>10s} {'dW1/ds':>8s}")
     for shift in [0.1, 0.25, 0.5, 1.0, 2.0]:
         js, w1 = jensen_shannon_and_wasserstein(shift)
@@ -135,50 +153,63 @@ def main(argv: list[str] | None = None) -> dict:
               f"{(w1_next - w1) / 0.01:8.2f}")
     print(f"log 2 = {np.log(2):.4f}: past s = 0.5 the JS divergence is flat")
 
-    section("5. Training")
-    classifier = load_classifier("mnist", args.device)
+
+# %% 5. Training
+def evaluation(model: wgan_gp.WGANGP, test_images: np.ndarray, fid_samples: int,
+               device: str, out: Path) -> tuple[GANReport, float, float]:
+    """The report after each epoch (a grid from fixed noise, the FID-style score), the
+    untrained generator's score, and the score of real digits, for scale."""
+    classifier = load_classifier("mnist", device)
     test_features = gan_evaluation.classifier_features(classifier, dcgan.to_gan_input(test_images))
-    z_grid = mg.randn(64, model.z_dim, device=args.device)  # the same noise every epoch
-    fid_initial = gan_evaluation.frechet_distance(
-        classifier, dcgan.sample(model.generator, fid_samples), test_features)
+    z_grid = mg.randn(64, model.z_dim, device=device)  # the same noise every epoch
+    report = GANReport(
+        out, "samples", "WGAN-GP", grid=lambda: dcgan.sample(model.generator, 64, z_grid),
+        samples=lambda: dcgan.sample(model.generator, fid_samples), classifier=classifier,
+        real_features=test_features,
+        losses="Wasserstein estimate {wasserstein:.3f}, penalty {gradient_penalty:.4f}")
+    fid_initial = report.score()
     print(f"FID-style score of the untrained generator: {fid_initial:.1f} "
           f"({fid_samples} generated vs {fid_samples} test images, MNIST classifier features)")
     fid_real = gan_evaluation.real_digits_score(classifier, test_features, fid_samples)  # for scale
     print(f"real digits score {fid_real:.1f}: the best a generator can hope for")
-    # model.critic_steps (3) critic steps on each real batch, with fresh noise each
-    # time, then one generator step: the critic should stay ahead of the generator,
-    # so that its score differences keep measuring the distance
+    return report, fid_initial, fid_real
+
+
+def train(model: wgan_gp.WGANGP, train_images: np.ndarray, settings: dict,
+          report: GANReport, args: argparse.Namespace
+          ) -> tuple[dict[str, list[float]], LossLog]:
+    """wgan_gp.train_step on every batch, the report after every epoch; returns the
+    history and every step's losses."""
+    explain("""
+        model.critic_steps (3) critic steps on each real batch, with fresh noise each
+        time, then one generator step: the critic should stay ahead of the generator,
+        so that its score differences keep measuring the distance.""")
+    optimizers = wgan_gp.make_optimizers(model, lr=settings["lr"])
     steps = LossLog()  # every step's losses, for the curves
-    fids: list[float] = []
-    figures = []
-
-    def after_epoch(epoch: int, means: dict[str, float]) -> None:
-        grid = dcgan.sample(model.generator, 64, z_grid)
-        figures.append(plot.image_grid(grid, out / f"samples_epoch_{epoch + 1}.png",
-                                       value_range=(-1, 1),
-                                       title=f"WGAN-GP, epoch {epoch + 1}"))
-        fids.append(gan_evaluation.frechet_distance(
-            classifier, dcgan.sample(model.generator, fid_samples), test_features))
-        print(f"epoch {epoch + 1}: Wasserstein estimate {means['wasserstein']:.3f}, "
-              f"penalty {means['gradient_penalty']:.4f}, FID-style {fids[-1]:.1f}")
-
     started = time.perf_counter()
-    history = fit(model, optimizers, wgan_gp.train_step, (train_images,), epochs=settings["epochs"],
-                  batch_size=settings["batch_size"], seed=args.seed,
-                  transform=dcgan.to_gan_input, device=args.device, on_epoch_end=after_epoch,
-                  on_step=steps)
+    history = fit(model, optimizers, wgan_gp.train_step, (train_images,),
+                  epochs=settings["epochs"], batch_size=settings["batch_size"],
+                  seed=args.seed, transform=dcgan.to_gan_input, device=args.device,
+                  on_epoch_end=report, on_step=steps)
     seconds = time.perf_counter() - started
     n_steps = len(steps["generator_loss"])
     print(f"{settings['epochs']} epochs, {n_steps} generator steps "
           f"({n_steps * model.critic_steps} critic steps) in {seconds:.0f} s, with evaluation")
+    return history, steps
 
-    section("6. The curves")
+
+# %% 6. The curves
+def curves(steps: LossLog, fids: list[float], fid_initial: float, fid_real: float,
+           out: Path) -> list[Path]:
+    """The losses, the penalty and the Wasserstein estimate, the FID-style score; and the
+    estimate over the first and the last tenth of the steps."""
+    n_steps = len(steps["generator_loss"])
     scale = f"training, in groups of {max(1, n_steps // 100)} steps (each point: their mean)"
-    figures.append(plot.plot_curves(
+    figures = [plot.plot_curves(
         {"critic loss": plot.moving_average(steps["critic_loss"]),
          "generator loss": plot.moving_average(steps["generator_loss"])},
         out / "losses.png", xlabel=scale, ylabel="loss",
-        title="WGAN-GP losses"))
+        title="WGAN-GP losses")]
     figures.append(plot.plot_curves(
         {"Wasserstein estimate": plot.moving_average(steps["wasserstein"]),
          "gradient penalty": plot.moving_average(steps["gradient_penalty"])},
@@ -188,34 +219,68 @@ def main(argv: list[str] | None = None) -> dict:
                                     ylabel="Frechet distance of classifier features",
                                     title=f"before training {fid_initial:.0f}, "
                                           f"real digits {fid_real:.0f}"))
-    # The Wasserstein estimate starts large (the critic easily tells noise from
-    # digits) and falls as the samples improve, with the FID-style score: unlike a
-    # DCGAN's losses, which hover around fixed values whatever the images look like,
-    # it is a number that tracks quality. The generator loss -mean D(fake) has no
-    # such meaning on its own: the critic's scores may drift up or down together,
-    # and only differences count. The penalty stays small: the critic is held
-    # close to 1-Lipschitz, so its estimate is a distance, not an arbitrary scale.
+    explain("""
+        The Wasserstein estimate starts large (the critic easily tells noise from
+        digits) and falls as the samples improve, with the FID-style score: unlike a
+        DCGAN's losses, which hover around fixed values whatever the images look like,
+        it is a number that tracks quality. The generator loss -mean D(fake) has no such
+        meaning on its own: the critic's scores may drift up or down together, and only
+        differences count. The penalty stays small: the critic is held close to
+        1-Lipschitz, so its estimate is a distance, not an arbitrary scale.""")
     tenth = n_steps // 10 + 1
     first, last = np.mean(steps["wasserstein"][:tenth]), np.mean(steps["wasserstein"][-tenth:])
     print(f"Wasserstein estimate: {first:.2f} over the first tenth of the steps, {last:.2f} "
           f"over the last; FID-style {fid_initial:.1f} -> {fids[-1]:.1f}")
+    return figures
 
-    section("7. Mode collapse")
-    # A generator has collapsed when it maps most z to a few kinds of image: the
-    # digits it draws then come from a few classes. The classifier tells which.
+
+# %% 7. Mode collapse
+def mode_collapse(model: wgan_gp.WGANGP, classifier: Classifier, fid_samples: int,
+                  out: Path) -> tuple[np.ndarray, Path]:
+    """The fraction of generated digits the classifier reads as each class, and new digits."""
     fractions = gan_evaluation.class_fractions(
         classifier, dcgan.sample(model.generator, fid_samples))
+    explain("""
+        A generator has collapsed when it maps most z to a few kinds of image: the
+        digits it draws then come from a few classes. The classifier tells which.""")
     print("fraction of generated digits per class: "
           + ", ".join(f"{k}: {f:.2f}" for k, f in enumerate(fractions)))
     print(f"least and most frequent: {fractions.min():.2f}, {fractions.max():.2f} "
           f"(a perfect generator: about 0.10 each)")
-    figures.append(plot.image_grid(dcgan.sample(model.generator, 64), out / "samples.png",
-                                   value_range=(-1, 1), title="WGAN-GP: new digits"))
+    figure = plot.image_grid(dcgan.sample(model.generator, 64), out / "samples.png",
+                             value_range=(-1, 1), title="WGAN-GP: new digits")
+    return fractions, figure
+
+
+# %% Run the lesson
+def main(argv: list[str] | None = None) -> dict:
+    args = lesson_parser(__doc__, full_help="the book's network and optimiser (width 64, "
+                                            "dropout 0.3, lr 2e-4, batch 512), 20 epochs of "
+                                            "all 60,000 images: hours on a CPU"
+                         ).parse_args(argv)
+    out = start(LESSON, args)
+    settings = SMOKE if args.smoke else BOOK if args.full else DEFAULT
+    fid_samples = 200 if args.smoke else FID_SAMPLES
+    section("1. The data: MNIST digits at 32x32 in [-1, 1]")
+    train_images, test_images = load_data(settings["images"], fid_samples)
+    section("2. The critic and the generator")
+    model = build_wgan_gp(settings, args.device)
+    section("3. The gradient penalty")
+    penalty = penalty_check(train_images, args.device)
+    section("4. Why the Wasserstein distance keeps a gradient")
+    distances_of_two_bumps()
+    section("5. Training")
+    report, fid_initial, fid_real = evaluation(model, test_images, fid_samples, args.device, out)
+    history, steps = train(model, train_images, settings, report, args)
+    section("6. The curves")
+    curve_figures = curves(steps, report.fids, fid_initial, fid_real, out)
+    section("7. Mode collapse")
+    fractions, samples_figure = mode_collapse(model, report.classifier, fid_samples, out)
+    figures = [*report.figures, *curve_figures, samples_figure]
     for figure in figures:
         print(f"saved {figure}")
-    return {"history": history, "steps": steps, "fid_initial": fid_initial, "fid": fids,
-            "fid_real": fid_real,
-            "class_fractions": fractions, "penalty_check": penalty.item(),
+    return {"history": history, "steps": steps, "fid_initial": fid_initial, "fid": report.fids,
+            "fid_real": fid_real, "class_fractions": fractions, "penalty_check": penalty,
             "figures": figures}
 
 
