@@ -15,7 +15,10 @@ which later chapters compare generated images with real ones (metrics.fid).
      3 epochs, the test accuracy after each;
   4. the result: test images with their predicted and true labels (wrong ones
      in red), the accuracy per class, the loss and accuracy curves;
-  5. --save-weights: write the weights to minigen/weights/, from where
+  5. a convolution by hand: the trained first layer as im2col and one matrix
+     product (conv2d_simple, exercises ch02.2 and ch02.3) against F.conv2d, and
+     the masks of PixelCNN's masked convolution (causal_mask, exercise ch02.4);
+  6. --save-weights: write the weights to minigen/weights/, from where
      load_classifier() gives later chapters the trained network.
 
     python -m lessons.ch02_cnn [--dataset mnist] [--save-weights] [--smoke] [--device cuda]
@@ -23,7 +26,7 @@ which later chapters compare generated images with real ones (metrics.fid).
 The default run reaches about 91% test accuracy on Fashion-MNIST (99% on MNIST)
 in 6 to 8 minutes on a 2-core CPU. Figures go to outputs/ch02_cnn/.
 Exercises ch02.2 to ch02.4 (lessons/README.md): a convolution by im2col, and the
-mask of PixelCNN's masked convolution.
+mask of PixelCNN's masked convolution; with --student, step 5 runs your versions.
 """
 
 # %% Imports and settings
@@ -36,10 +39,16 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+import minigen as mg
+import minigen.nn.functional as F
 from lessons.common import explain, lesson_parser, save_figure, section, start
 from minigen import nn, plot
+from minigen.backend import to_device
 from minigen.datasets import FASHION_MNIST_CLASSES
 from minigen.models import classifier
+from minigen.nn.conv import causal_mask
+from minigen.ops.conv import conv2d_simple
+from minigen.testing import compare
 
 LESSON = "ch02_cnn"
 CLASS_NAMES = {"fashion_mnist": FASHION_MNIST_CLASSES,
@@ -155,7 +164,36 @@ def results(model: nn.Module, history: dict[str, list[float]], test_images: np.n
     return figures
 
 
-# %% 5. The weights, for later chapters
+# %% 5. A convolution by hand
+def convolution_by_hand(model: nn.Module, test_images: np.ndarray) -> bool:
+    """The trained first conv layer on a few test images, computed twice: by
+    conv2d_simple (im2col and one matrix product, on arrays) and by F.conv2d."""
+    conv = model.body[0]
+    x = test_images[:8, None].astype(np.float32) / 255.0  # (8, 1, 28, 28), as the net sees
+    weight, bias = (to_device(t.data, "cpu") for t in (conv.weight, conv.bias))
+    explain("""
+        conv2d_simple copies every 3x3 patch of the padded image into one row of a
+        matrix (im2col_simple), so that all 32 filters at all 28x28 positions of the 8
+        images are one matrix product: (8 28 28, 1 3 3) @ (1 3 3, 32). F.conv2d does the
+        same with a layout chosen for speed; the two must agree to float32 rounding.""")
+    by_hand = conv2d_simple(x, weight, bias, stride=1, padding=1)
+    library = F.conv2d(mg.tensor(x), conv.weight.detach().cpu(),
+                       conv.bias.detach().cpu(), stride=1, padding=1)
+    print(f"im2col of 8 images: ({8 * 28 * 28}, {1 * 3 * 3}); output {by_hand.shape}")
+    matches = compare("first conv layer, by hand vs F.conv2d", by_hand, library, rtol=1e-4,
+                      atol=1e-5)
+    explain("""
+        Chapter 5's PixelCNN multiplies each kernel by a causal mask, so that a pixel sees
+        only the pixels before it in raster order: type A (the first layer) hides the
+        centre too, type B (later layers) lets it through.""")
+    for mask_type in ("A", "B"):
+        mask = causal_mask((5, 5), mask_type)
+        rows = ["".join("1" if v else "." for v in row) for row in mask]
+        print(f"mask {mask_type}, 5x5:  " + "  ".join(rows))
+    return matches
+
+
+# %% 6. The weights, for later chapters
 def save_weights(model: nn.Module, dataset: str, test_accuracy: float,
                  path: Path | None) -> Path:
     """Write the weights where load_classifier(dataset) finds them (or to `path`)."""
@@ -184,12 +222,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"after {epochs} epochs ({seconds:.0f} s): test accuracy "
           f"{100 * test_accuracy:.2f}% on {len(test_labels)} test images")
     figures = results(model, history, test_images, test_labels, names, args.dataset, out)
+    section("5. A convolution by hand")
+    conv_by_hand = convolution_by_hand(model, test_images)
     weights = None
     if args.save_weights:
-        section("5. The weights, for later chapters")
+        section("6. The weights, for later chapters")
         weights = save_weights(model, args.dataset, test_accuracy, args.weights)
     return {"test_accuracy": test_accuracy, "history": history, "seconds": seconds,
-            "figures": figures, "weights": weights}
+            "conv_by_hand_matches": conv_by_hand, "figures": figures, "weights": weights}
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ def test_lesson_smoke_run_trains_draws_and_saves_weights(tmp_path, device):
     assert len(result["history"]["loss"]) == 2
     assert result["history"]["loss"][1] < result["history"]["loss"][0]
     assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert result["conv_by_hand_matches"]  # conv2d_simple agrees with F.conv2d
     names = [path.name for path in result["figures"]]
     assert names == ["predictions.png", "loss.png", "accuracy.png"]
     for name in names:
