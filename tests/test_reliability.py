@@ -10,7 +10,7 @@ import pytest
 
 import minigen as mg
 import minigen.nn.functional as F
-from minigen import nn, optim
+from minigen import nn
 
 NAN = math.nan
 
@@ -45,3 +45,55 @@ def test_binary_cross_entropy_matches_pytorch_on_probabilities_with_clamped_logs
     inside = (p > math.exp(-100)) & (p < 1)
     np.testing.assert_allclose(ours.grad.numpy()[inside], theirs.grad.numpy()[inside],
                                rtol=1e-5)
+
+
+# ---------------------------------------------------------------- 2. conv and pool settings
+
+
+def test_a_conv2d_with_kernel_size_0_is_refused():
+    """It was accepted, and a 4x4 input gave a 5x5 output."""
+    with pytest.raises(ValueError, match=r"Conv2d: kernel_size must be at least 1, got \(0, 0\)"):
+        nn.Conv2d(1, 2, 0)
+    with pytest.raises(ValueError, match="conv2d: kernel_size must be at least 1"):
+        F.conv2d(mg.randn(1, 1, 4, 4), mg.randn(2, 1, 0, 3))
+
+
+LAYERS = {
+    "Conv2d": lambda **kw: nn.Conv2d(1, 2, **{"kernel_size": 3, **kw}),
+    "ConvTranspose2d": lambda **kw: nn.ConvTranspose2d(1, 2, **{"kernel_size": 3, **kw}),
+    "MaskedConv2d": lambda **kw: nn.MaskedConv2d(1, 2, **{"kernel_size": 3, "padding": 1,
+                                                          **kw}),
+    "MaxPool2d": lambda **kw: nn.MaxPool2d(**{"kernel_size": 3, **kw}),
+    "AvgPool2d": lambda **kw: nn.AvgPool2d(**{"kernel_size": 3, **kw}),
+}
+FUNCTIONS = {
+    "conv2d": lambda x, **kw: F.conv2d(x, mg.randn(2, 1, *kw.pop("kernel", (3, 3))), **kw),
+    "conv_transpose2d": lambda x, **kw: F.conv_transpose2d(
+        x, mg.randn(1, 2, *kw.pop("kernel", (3, 3))), **kw),
+    "max_pool2d": lambda x, **kw: F.max_pool2d(x, kw.pop("kernel", (3, 3)), **kw),
+    "avg_pool2d": lambda x, **kw: F.avg_pool2d(x, kw.pop("kernel", (3, 3)), **kw),
+}
+BAD_SETTINGS = [("kernel_size", 0), ("kernel_size", (3, -1)), ("stride", 0),
+                ("stride", (1, -2)), ("dilation", 0), ("padding", -1), ("padding", (0, -1))]
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+@pytest.mark.parametrize("name, value", BAD_SETTINGS)
+def test_every_conv_and_pool_layer_refuses_bad_settings_when_made(layer, name, value):
+    if layer == "AvgPool2d" and name == "dilation" or layer == "MaskedConv2d" and \
+            name == "kernel_size" and value == 0:
+        pytest.skip("AvgPool2d has no dilation; MaskedConv2d refuses an even kernel first")
+    with pytest.raises(ValueError, match=f"{layer}: (.* )?{name} must be at least"):
+        LAYERS[layer](**{name: value})
+
+
+@pytest.mark.parametrize("function", list(FUNCTIONS))
+@pytest.mark.parametrize("name, value", BAD_SETTINGS)
+def test_every_conv_and_pool_function_refuses_bad_settings(function, name, value):
+    if function == "avg_pool2d" and name == "dilation" or function.startswith("conv") \
+            and name == "kernel_size" and value != 0:
+        pytest.skip("avg_pool2d has no dilation; a weight cannot have a negative size")
+    settings = {"kernel": (value, value) if isinstance(value, int) else value} \
+        if name == "kernel_size" else {name: value}
+    with pytest.raises(ValueError, match=f"{function}: {name} must be at least"):
+        FUNCTIONS[function](mg.randn(1, 1, 8, 8), **settings)

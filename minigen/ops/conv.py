@@ -136,10 +136,14 @@ def check_image(x: Tensor, op: str) -> None:
         raise ValueError(f"{op}: expected a 4-d input (N, C, H, W), got shape {x.shape}")
 
 
-def check_geometry(stride: tuple, padding: tuple, dilation: tuple, op: str) -> None:
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be positive and "
-                         f"padding {padding} non-negative")
+def check_geometry(kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple,
+                   op: str) -> None:
+    """A clear error naming the setting when a kernel size, stride or dilation is below 1
+    or a padding is negative (each a (height, width) pair)."""
+    for name, pair, smallest in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
+                                 ("dilation", dilation, 1), ("padding", padding, 0)):
+        if min(pair) < smallest:
+            raise ValueError(f"{op}: {name} must be at least {smallest}, got {pair}")
 
 
 def checked_output_size(shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple,
@@ -222,13 +226,13 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     _check_dtype_and_device(x, weight, bias, "conv2d")
     stride = int_pair(stride, "stride", "conv2d")
     dilation = int_pair(dilation, "dilation", "conv2d")
-    if padding == "same":
-        x = _same_padding(x, (kh, kw), stride, dilation)
-        padding = 0
-    elif padding == "valid":
-        padding = 0
+    same = isinstance(padding, str) and padding == "same"
+    if isinstance(padding, str) and padding in ("same", "valid"):
+        padding = 0  # 'same' pads x itself, below, once the settings are checked
     padding = int_pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
-    check_geometry(stride, padding, dilation, "conv2d")
+    check_geometry((kh, kw), stride, padding, dilation, "conv2d")
+    if same:
+        x = _same_padding(x, (kh, kw), stride, dilation)
     ho, wo = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
     n = x.shape[0]
 
@@ -329,7 +333,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     stride, padding = int_pair(stride, "stride", op), int_pair(padding, "padding", op)
     dilation = int_pair(dilation, "dilation", op)
     output_padding = int_pair(output_padding, "output_padding", op)
-    check_geometry(stride, padding, dilation, op)
+    check_geometry((kh, kw), stride, padding, dilation, op)
     for k in range(2):
         if not 0 <= output_padding[k] < max(stride[k], dilation[k]):
             raise ValueError(f"{op}: output_padding {output_padding} must be non-negative and "
