@@ -10,7 +10,7 @@ import pytest
 
 import minigen as mg
 import minigen.nn.functional as F
-from minigen import nn
+from minigen import nn, optim
 
 NAN = math.nan
 
@@ -97,3 +97,41 @@ def test_every_conv_and_pool_function_refuses_bad_settings(function, name, value
         if name == "kernel_size" else {name: value}
     with pytest.raises(ValueError, match=f"{function}: {name} must be at least"):
         FUNCTIONS[function](mg.randn(1, 1, 8, 8), **settings)
+
+
+# ---------------------------------------------------------------- 3. optimiser options
+
+
+OPTIONS = [
+    ("SGD", "lr"), ("SGD", "momentum"), ("SGD", "dampening"), ("SGD", "weight_decay"),
+    ("Adam", "lr"), ("Adam", "eps"), ("Adam", "weight_decay"), ("Adam", "betas"),
+    ("AdamW", "lr"), ("AdamW", "eps"), ("AdamW", "weight_decay"), ("AdamW", "betas"),
+]
+
+
+@pytest.mark.parametrize("bad", [NAN, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("optimizer, option", OPTIONS)
+def test_every_optimiser_refuses_a_non_finite_option(optimizer, option, bad):
+    """Adam(lr=nan) was accepted (lr=-1 was refused), and trained to nan weights."""
+    p = mg.zeros(2, requires_grad=True)
+    value = (0.9, bad) if option == "betas" else bad
+    make = getattr(optim, optimizer)
+    with pytest.raises(ValueError, match=f"{optimizer}: invalid"):
+        make([p], **{option: value})
+    # a parameter group's own options are checked too
+    with pytest.raises(ValueError, match=f"{optimizer}: invalid"):
+        make([{"params": [p], option: value}])
+
+
+def test_schedules_and_clipping_refuse_nan():
+    opt = optim.SGD([mg.zeros(2, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="StepLR: invalid gamma nan"):
+        optim.StepLR(opt, step_size=2, gamma=NAN)
+    with pytest.raises(ValueError, match="StepLR: step_size must be an int >= 1, got 0"):
+        optim.StepLR(opt, step_size=0)
+    with pytest.raises(ValueError, match="CosineAnnealingLR: invalid T_max 0"):
+        optim.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(ValueError, match="max_norm must be >= 0, got nan"):
+        optim.clip_grad_norm_(opt.param_groups[0]["params"], NAN)
+    with pytest.raises(ValueError, match="clip_value must be >= 0, got nan"):
+        optim.clip_grad_value_(opt.param_groups[0]["params"], NAN)
