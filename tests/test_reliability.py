@@ -135,3 +135,78 @@ def test_schedules_and_clipping_refuse_nan():
         optim.clip_grad_norm_(opt.param_groups[0]["params"], NAN)
     with pytest.raises(ValueError, match="clip_value must be >= 0, got nan"):
         optim.clip_grad_value_(opt.param_groups[0]["params"], NAN)
+
+
+def nan_after(step_of_nan: int):
+    """A train_step whose loss is 1.0 until step `step_of_nan` (counted across epochs)."""
+    steps = []
+
+    def train_step(model, optimizers, x):
+        steps.append(1)
+        return {"loss": NAN if len(steps) >= step_of_nan else 1.0}
+    return train_step
+
+
+def test_fit_stops_at_a_nan_loss_and_keeps_the_last_checkpoint(tmp_path):
+    """The autoencoder with a nan lr printed 'loss 100.0000' every epoch and saved nan
+    weights; fit now stops at the step, names it, and leaves the checkpoint as it was."""
+    from minigen.train import NonFiniteLossError, fit, load_checkpoint
+    path = tmp_path / "checkpoint.npz"
+    data = (np.zeros((10, 1), dtype=np.float32),)  # 4 batches of 3 a epoch
+    with pytest.raises(NonFiniteLossError, match=r"the loss 'loss' is nan at epoch 2, step 3 "
+                       r"of 4; training stopped\. The last checkpoint, .*checkpoint.npz "
+                       r"\(epoch 1\), is intact"):
+        fit(nn.Linear(1, 1), {}, nan_after(7), data, epochs=3, batch_size=3,
+            checkpoint_path=path, progress=False)
+    assert load_checkpoint(path)["epoch"] == 1
+    with pytest.raises(NonFiniteLossError, match="No checkpoint was written by this run"):
+        fit(nn.Linear(1, 1), {}, nan_after(2), data, epochs=3, batch_size=3,
+            checkpoint_path=tmp_path / "other.npz", progress=False)
+    assert not (tmp_path / "other.npz").exists()
+
+
+def test_fit_with_a_nan_learning_rate_stops_instead_of_saving_nan_weights(tmp_path):
+    """The issue's run: the autoencoder with lr nan (which Adam now refuses, so it is set
+    once the first epoch is over). The weights become nan at epoch 2's first step, the
+    loss at its second, and fit stops there."""
+    from minigen.datasets import to_unit_32
+    from minigen.models import autoencoder
+    from minigen.train import NonFiniteLossError, fit, load_checkpoint
+    mg.manual_seed(0)
+    model = autoencoder.Autoencoder()
+    optimizers = {"model": optim.Adam(model.parameters(), lr=1e-3)}
+
+    def nan_lr_after_epoch_1(epoch, losses):
+        optimizers["model"].param_groups[0]["lr"] = NAN
+
+    images = (np.random.default_rng(0).random((8, 28, 28)) * 255).astype(np.uint8)
+    path = tmp_path / "ae.npz"
+    with pytest.raises(NonFiniteLossError, match=r"'loss' is nan at epoch 2, step 2 of 2.*"
+                       r"\(epoch 1\), is intact"):
+        fit(model, optimizers, autoencoder.train_step, (images,), epochs=3, batch_size=4,
+            transform=to_unit_32, checkpoint_path=path, progress=False,
+            on_epoch_end=nan_lr_after_epoch_1)
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+def test_fit_does_not_save_weights_that_became_nan_in_an_epoch_s_last_step(tmp_path):
+    from minigen.train import NonFiniteLossError, fit
+
+    def poison_on_last_step(model, optimizers, x):
+        if len(x) == 1:  # the last batch of 10 examples in batches of 3
+            model.weight.data[...] = NAN
+        return {"loss": 1.0}
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(NonFiniteLossError, match="'weight' holds nan or infinite values "
+                       "after epoch 1, so it was not saved"):
+        fit(nn.Linear(1, 1), {}, poison_on_last_step, (np.zeros((10, 1), np.float32),),
+            epochs=2, batch_size=3, checkpoint_path=path, progress=False)
+    assert not path.exists()
+
+
+def test_fit_refuses_empty_data():
+    """--limit -99900 trained on 0 images and wrote a checkpoint marked 'epoch 1'."""
+    from minigen.train import fit
+    with pytest.raises(ValueError, match="fit: the data hold no examples"):
+        fit(nn.Linear(1, 1), {}, nan_after(1), (np.zeros((0, 1), np.float32),), epochs=1,
+            batch_size=3, progress=False)
