@@ -121,6 +121,8 @@ def set_default_dtype(dtype: Any) -> None:
 def manual_seed(seed: int) -> None:
     """Seed the CPU generator and, when CuPy is in use, the GPU generator."""
     global _seed, _cpu_generator
+    if int(seed) < 0:  # NumPy's own message would not say which call it came from
+        raise ValueError(f"manual_seed: the seed must be a non-negative integer, got {seed!r}")
     _seed = int(seed)
     _cpu_generator = np.random.default_rng(_seed)
     if _cupy is not None:
