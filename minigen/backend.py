@@ -130,17 +130,25 @@ def manual_seed(seed: int) -> None:
 
 
 def standard_normal(shape: tuple, dtype: Any, device: str):
-    """Samples of N(0, 1) with the given shape, dtype and device."""
+    """Samples of N(0, 1) with the given shape, dtype and device (float16 is drawn in
+    float32 and rounded: the generators draw only float32 and float64)."""
+    draw = np.float32 if np.dtype(dtype) == np.float16 else dtype
     if check_device(device) == CUDA:
-        return cupy_module().random.standard_normal(shape, dtype=dtype)
-    return _cpu_generator.standard_normal(shape, dtype=dtype)
+        samples = cupy_module().random.standard_normal(shape, dtype=draw)
+    else:
+        samples = _cpu_generator.standard_normal(shape, dtype=draw)
+    return samples if draw is dtype else samples.astype(dtype)
 
 
 def uniform(shape: tuple, dtype: Any, device: str):
-    """Samples of U[0, 1) with the given shape, dtype and device."""
+    """Samples of U[0, 1) with the given shape, dtype and device (float16 as in
+    standard_normal)."""
+    draw = np.float32 if np.dtype(dtype) == np.float16 else dtype
     if check_device(device) == CUDA:
-        return cupy_module().random.random_sample(shape, dtype=dtype)
-    return _cpu_generator.random(shape, dtype=dtype)
+        samples = cupy_module().random.random_sample(shape, dtype=draw)
+    else:
+        samples = _cpu_generator.random(shape, dtype=draw)
+    return samples if draw is dtype else samples.astype(dtype)
 
 
 def integers(low: int, high: int, shape: tuple, device: str):

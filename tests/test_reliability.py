@@ -210,3 +210,78 @@ def test_fit_refuses_empty_data():
     with pytest.raises(ValueError, match="fit: the data hold no examples"):
         fit(nn.Linear(1, 1), {}, nan_after(1), (np.zeros((0, 1), np.float32),), epochs=1,
             batch_size=3, progress=False)
+
+
+# ---------------------------------------------------------------- errors that help
+
+
+@pytest.mark.parametrize("layer, x", [
+    (lambda: nn.Linear(3, 2), np.ones((1, 3))),
+    (lambda: nn.Linear(3, 2), np.ones((1, 3), dtype=np.int64)),
+    (lambda: nn.Conv2d(1, 1, 1), np.ones((1, 1, 2, 2))),
+    (lambda: nn.BatchNorm2d(1), np.ones((2, 1, 2, 2))),
+    (lambda: nn.LayerNorm(3), np.ones((1, 3))),
+    (lambda: nn.GroupNorm(1, 2), np.ones((1, 2, 3))),
+], ids=["Linear float64", "Linear int64", "Conv2d", "BatchNorm2d", "LayerNorm", "GroupNorm"])
+def test_a_layer_refuses_an_input_of_another_dtype_than_its_weights(layer, x):
+    """Linear computed silently in float64 for a float64 or int input, where Conv2d
+    refused: now every layer with weights says what it got, as PyTorch does."""
+    with pytest.raises(TypeError, match=f"the input is {x.dtype} but the .* is float32"):
+        layer()(mg.tensor(x))
+
+
+def test_linear_on_a_0d_tensor_says_what_it_expects():
+    """It was an IndexError: tuple index out of range."""
+    with pytest.raises(ValueError, match=r"linear: expected an input of shape \(\.\.\., 3\), "
+                                         r"got a 0-d tensor"):
+        nn.Linear(3, 2)(mg.tensor(1.0))
+
+
+def test_matmul_names_the_shapes_it_was_given():
+    """(3,) @ (4,) said the shapes were (1, 3) and (4, 1)."""
+    with pytest.raises(ValueError, match=r"matmul: shapes \(3,\) and \(4,\) do not match"):
+        mg.randn(3) @ mg.randn(4)
+    with pytest.raises(ValueError, match=r"matmul: shapes \(3,\) and \(3, 4, 2\)"):
+        mg.randn(3) @ mg.randn(3, 4, 2)
+    with pytest.raises(ValueError, match=r"batch dims of shapes \(2, 3, 4\) and \(5, 4, 2\)"):
+        mg.randn(2, 3, 4) @ mg.randn(5, 4, 2)
+
+
+@pytest.mark.parametrize("data", ["abc", None, [1, None], b"ab", {"a": 1}])
+def test_a_tensor_of_something_other_than_numbers_is_refused(data):
+    """mg.tensor('abc') and mg.tensor(None) made object and string tensors silently."""
+    with pytest.raises(TypeError, match="tensor: expected numbers"):
+        mg.tensor(data)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Linear(-1, 2), "Linear: in_features must be an integer >= 0, got -1"),
+    (lambda: nn.Linear(2, 1.5), "Linear: out_features must be an integer >= 0, got 1.5"),
+    (lambda: nn.Embedding(-1, 2), "Embedding: num_embeddings must be"),
+    (lambda: nn.BatchNorm2d(-1), "BatchNorm2d: num_features must be"),
+    (lambda: nn.LayerNorm(-2), r"LayerNorm: normalized_shape\[0\] must be"),
+    (lambda: mg.zeros(2, -1), r"zeros: sizes must be >= 0, got \(2, -1\)"),
+    (lambda: mg.randn(-3), r"randn: sizes must be >= 0"),
+    (lambda: mg.randn(2, dtype=np.int64), "randn: expected a floating dtype"),
+], ids=["Linear in", "Linear out", "Embedding", "BatchNorm2d", "LayerNorm", "zeros", "randn",
+        "randn int"])
+def test_bad_sizes_and_dtypes_name_the_layer_or_function(make, message):
+    """Linear(-1, 2) ended in NumPy's 'negative dimensions are not allowed'."""
+    with pytest.raises((TypeError, ValueError), match=message):
+        make()
+
+
+def test_randn_and_rand_draw_float16():
+    """randn(dtype=float16) ended in NumPy's 'Unsupported dtype'; PyTorch draws it."""
+    mg.manual_seed(0)
+    half = mg.randn(1000, dtype=np.float16)
+    mg.manual_seed(0)
+    single = mg.randn(1000, dtype=np.float32)
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half.numpy(), single.numpy().astype(np.float16))
+    assert mg.rand(3, dtype="float16").dtype == np.float16
+
+
+def test_manual_seed_names_itself_for_a_negative_seed():
+    with pytest.raises(ValueError, match="manual_seed: the seed must be a non-negative"):
+        mg.manual_seed(-1)

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
-from minigen.ops.linalg import matmul
+from minigen.ops.linalg import check_dtype_and_device, matmul
 from minigen.ops.shape import pad, permute, reshape, transpose
 
 IntPair = int | Sequence[int]
@@ -165,18 +165,6 @@ def _check_bias(bias: Tensor | None, channels: int, op: str) -> None:
                          f"got {bias.shape}")
 
 
-def _check_dtype_and_device(x: Tensor, weight: Tensor, bias: Tensor | None, op: str) -> None:
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is None:
-            continue
-        if t.dtype != x.dtype:
-            raise TypeError(f"{op}: the input is {x.dtype} but the {name} is {t.dtype}; "
-                            f"convert one with .to(dtype)")
-        if t.device != x.device:
-            raise RuntimeError(f"{op}: the input is on '{x.device}' but the {name} is on "
-                               f"'{t.device}'; move one with .to(device)")
-
-
 def _check_groups(groups: int, op: str) -> None:
     if groups != 1:
         raise ValueError(f"{op}: only groups=1 is supported, got groups={groups}")
@@ -223,7 +211,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         raise ValueError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, "conv2d")
-    _check_dtype_and_device(x, weight, bias, "conv2d")
+    check_dtype_and_device(x, "conv2d", weight=weight, bias=bias)
     stride = int_pair(stride, "stride", "conv2d")
     dilation = int_pair(dilation, "dilation", "conv2d")
     same = isinstance(padding, str) and padding == "same"
@@ -329,7 +317,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
         raise ValueError(f"{op}: the input has {x.shape[1]} channels (shape {x.shape}) but "
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, op)
-    _check_dtype_and_device(x, weight, bias, op)
+    check_dtype_and_device(x, op, weight=weight, bias=bias)
     stride, padding = int_pair(stride, "stride", op), int_pair(padding, "padding", op)
     dilation = int_pair(dilation, "dilation", op)
     output_padding = int_pair(output_padding, "output_padding", op)
