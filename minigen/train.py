@@ -118,9 +118,8 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
     if not len(data) or not len(data[0]):
         raise ValueError("fit: the data hold no examples; check the arrays given (and "
                          "any --limit)")
-    if checkpoint_path is not None:
-        checkpoint.flatten({"settings": dict(settings or {})})  # unstorable: say so now,
-        # not when the first epoch ends
+    if checkpoint_path is not None:  # a setting a checkpoint cannot store fails here, not
+        checkpoint.flatten({"settings": dict(settings or {})})  # when the first epoch ends
     history: dict[str, list[float]] = {}
     first = 0
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():

@@ -204,6 +204,15 @@ def test_fit_does_not_save_weights_that_became_nan_in_an_epoch_s_last_step(tmp_p
     assert not path.exists()
 
 
+def test_fit_refuses_settings_a_checkpoint_cannot_store_before_training(tmp_path):
+    """--seed 2**70 failed after a whole epoch, when the checkpoint was saved."""
+    from minigen.train import fit
+    with pytest.raises(TypeError, match="cannot store|object array"):
+        fit(nn.Linear(1, 1), {}, nan_after(1), (np.zeros((3, 1), np.float32),), epochs=1,
+            batch_size=3, checkpoint_path=tmp_path / "c.npz", settings={"seed": 2 ** 70},
+            progress=False)
+
+
 def test_fit_refuses_empty_data():
     """--limit -99900 trained on 0 images and wrote a checkpoint marked 'epoch 1'."""
     from minigen.train import fit
