@@ -9,22 +9,60 @@
 Checkpoints go to checkpoints/MODEL/checkpoint.npz (--checkpoint-dir to change),
 one after every epoch. --resume continues with the seed, batch size, learning
 rate and --limit of the checkpointed run, so it ends exactly where an
-uninterrupted run would; --epochs is the total number of epochs.
+uninterrupted run would; --epochs is the total number of epochs. train refuses
+to start over a checkpoint that is there: give --resume to continue it, or
+--overwrite to start afresh (the old one is replaced when the first epoch ends).
+
+Every number is checked when the command is read, and an error names the flag
+and the range it allows; a flag left out means the book's value.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import minigen as mg
 from minigen import backend, plot
+from minigen.checkpoint import CheckpointError
 from minigen.recipes import RECIPES, Recipe
-from minigen.train import fit, load_checkpoint
+from minigen.train import NonFiniteLossError, fit, load_checkpoint
 
 CHECKPOINT_FILE = "checkpoint.npz"
 RESUMED_SETTINGS = ("seed", "batch_size", "lr", "limit")
+LARGEST_SEED = 2 ** 32 - 1
+MOST_SAMPLES = 10_000  # a grid of 100 x 100 images
+
+
+def integer(smallest: int, largest: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from smallest to largest; argparse names the flag
+    in front of the error ("argument --epochs: expected an integer >= 1, got 0")."""
+    allowed = f">= {smallest}" if largest is None else f"from {smallest} to {largest}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer {allowed}, "
+                                             f"got {text!r}") from None
+        if value < smallest or (largest is not None and value > largest):
+            raise argparse.ArgumentTypeError(f"expected an integer {allowed}, got {value}")
+        return value
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number > 0 (so not 0, nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,33 +79,51 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(command, help=text, description=text)
         sub.add_argument("model", choices=list(RECIPES), help="which book model")
         sub.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (default cpu)")
-        sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        sub.add_argument("--seed", type=integer(0, LARGEST_SEED), default=0,
+                         help=f"random seed, 0 to {LARGEST_SEED} (default 0)")
         sub.add_argument("--checkpoint-dir", type=Path, default=None,
                          help="where checkpoints live (default checkpoints/MODEL)")
         if command == "train":
-            sub.add_argument("--epochs", type=int, default=None,
-                             help="total epochs (default: the book's)")
-            sub.add_argument("--batch-size", type=int, default=None,
-                             help="default: the book's")
-            sub.add_argument("--lr", type=float, default=None,
-                             help="learning rate (default: the book's)")
-            sub.add_argument("--limit", type=int, default=None,
+            sub.add_argument("--epochs", type=integer(1), default=None,
+                             help="total epochs, >= 1 (default: the book's)")
+            sub.add_argument("--batch-size", type=integer(1), default=None,
+                             help=">= 1 (default: the book's)")
+            sub.add_argument("--lr", type=positive_number, default=None,
+                             help="learning rate, > 0 (default: the book's)")
+            sub.add_argument("--limit", type=integer(1), default=None,
                              help="train on only the first N training images (smoke runs)")
-            sub.add_argument("--resume", action="store_true",
-                             help="continue from the checkpoint in --checkpoint-dir")
+            start = sub.add_mutually_exclusive_group()
+            start.add_argument("--resume", action="store_true",
+                               help="continue from the checkpoint in --checkpoint-dir")
+            start.add_argument("--overwrite", action="store_true",
+                               help="start afresh even though --checkpoint-dir holds a "
+                                    "checkpoint (replaced when the first epoch ends)")
             sub.add_argument("--quiet", action="store_true", help="no progress bar")
         if command == "evaluate":
-            sub.add_argument("--limit", type=int, default=None,
+            sub.add_argument("--limit", type=integer(1), default=None,
                              help="evaluate on only the first N test images")
-            sub.add_argument("--batch-size", type=int, default=100)
-            sub.add_argument("--samples", type=int, default=50,
+            sub.add_argument("--batch-size", type=integer(1), default=100,
+                             help=">= 1 (default 100)")
+            sub.add_argument("--samples", type=integer(1), default=50,
                              help="random draws per image for estimates such as the IWAE "
-                                  "bound (default 50)")
+                                  "bound, >= 1 (default 50)")
         if command == "sample":
-            sub.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+            sub.add_argument("--n", type=integer(1, MOST_SAMPLES), default=64,
+                             help=f"how many images, 1 to {MOST_SAMPLES} (default 64)")
             sub.add_argument("--out", type=Path, default=None,
                              help="the PNG to write (default CHECKPOINT_DIR/samples.png)")
     return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, every number checked by its type= function; argparse skips that
+    function for `--lr=--` and gives [], so a list in their place is refused here."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for name, value in vars(args).items():
+        if isinstance(value, list):
+            parser.error(f"argument --{name.replace('_', '-')}: expected a value, got '--'")
+    return args
 
 
 def _checkpoint_path(args: argparse.Namespace) -> Path:
@@ -75,23 +131,50 @@ def _checkpoint_path(args: argparse.Namespace) -> Path:
     return folder / CHECKPOINT_FILE
 
 
+def _check_model(path: Path, recipe: Recipe, args: argparse.Namespace, saved: dict) -> None:
+    """A clear error when the checkpoint at `path` holds another model than the recipe's."""
+    held = saved.get("model")
+    if held is not None and held != recipe.name:
+        raise SystemExit(f"{path} holds a checkpoint of {held!r}, not {recipe.name!r}: run "
+                         f"`python -m minigen {args.command} {held} --checkpoint-dir "
+                         f"{path.parent}`, or give the --checkpoint-dir of a {recipe.name} "
+                         f"checkpoint")
+
+
 def _load_trained(recipe: Recipe, args: argparse.Namespace):
     path = _checkpoint_path(args)
     if not path.exists():
         raise SystemExit(f"no checkpoint at {path}: train first with "
                          f"`python -m minigen train {recipe.name}`")
+    _check_model(path, recipe, args, load_checkpoint(path)["settings"])
     model = recipe.build().to(args.device)
     state = load_checkpoint(path, model)
     print(f"{recipe.name}: loaded {path} (epoch {state['epoch']})")
     return model, state
 
 
+def _describe(path: Path) -> str:
+    """'vae after 3 epochs' for the checkpoint at path, or why it cannot be read."""
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as error:
+        return f"one that cannot be read: {error}"
+    epochs = state["epoch"]
+    return (f"{state['settings'].get('model', 'a model')} after {epochs} "
+            f"epoch{'' if epochs == 1 else 's'}")
+
+
 def train(recipe: Recipe, args: argparse.Namespace) -> dict[str, list[float]]:
     path = _checkpoint_path(args)
     settings = {"model": recipe.name, "seed": args.seed,
-                "batch_size": args.batch_size or recipe.batch_size,
-                "lr": args.lr or recipe.lr, "limit": args.limit or 0}
-    epochs = args.epochs or recipe.epochs
+                "batch_size": recipe.batch_size if args.batch_size is None else args.batch_size,
+                "lr": recipe.lr if args.lr is None else args.lr,
+                "limit": 0 if args.limit is None else args.limit}  # limit 0: every image
+    epochs = recipe.epochs if args.epochs is None else args.epochs
+    if path.exists() and not (args.resume or args.overwrite):
+        raise SystemExit(f"{path} already holds a checkpoint ({_describe(path)}): continue "
+                         f"it with --resume, or start afresh with --overwrite (which "
+                         f"replaces it when the first epoch ends)")
     if args.resume:
         if not path.exists():
             raise SystemExit(f"--resume: no checkpoint at {path} to resume from")
@@ -158,14 +241,18 @@ def sample(recipe: Recipe, args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         args.device = backend.check_device(args.device)
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     recipe = RECIPES[args.model]
-    {"train": train, "evaluate": evaluate, "sample": sample}[args.command](recipe, args)
+    try:
+        {"train": train, "evaluate": evaluate, "sample": sample}[args.command](recipe, args)
+    except (CheckpointError, NonFiniteLossError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -71,7 +71,12 @@ def _as_array(data: Any, dtype: Any = None, device: str | None = None):
             dtype = np.int64
     if backend.array_device(data) == backend.CUDA and device == backend.CPU:
         data = data.get()
-    return xp.asarray(data, dtype=dtype)
+    array = xp.asarray(data, dtype=dtype)
+    if array.dtype.kind not in "biufc":  # strings, None, objects: not numbers
+        raise TypeError(f"tensor: expected numbers (a number, a nested list of numbers or "
+                        f"an array), got {type(data).__name__} {str(data)[:40]!r} "
+                        f"(dtype {array.dtype})")
+    return array
 
 
 class Tensor:

@@ -121,6 +121,8 @@ def set_default_dtype(dtype: Any) -> None:
 def manual_seed(seed: int) -> None:
     """Seed the CPU generator and, when CuPy is in use, the GPU generator."""
     global _seed, _cpu_generator
+    if int(seed) < 0:  # NumPy's own message would not say which call it came from
+        raise ValueError(f"manual_seed: the seed must be a non-negative integer, got {seed!r}")
     _seed = int(seed)
     _cpu_generator = np.random.default_rng(_seed)
     if _cupy is not None:
@@ -128,17 +130,25 @@ def manual_seed(seed: int) -> None:
 
 
 def standard_normal(shape: tuple, dtype: Any, device: str):
-    """Samples of N(0, 1) with the given shape, dtype and device."""
+    """Samples of N(0, 1) with the given shape, dtype and device (float16 is drawn in
+    float32 and rounded: the generators draw only float32 and float64)."""
+    draw = np.float32 if np.dtype(dtype) == np.float16 else dtype
     if check_device(device) == CUDA:
-        return cupy_module().random.standard_normal(shape, dtype=dtype)
-    return _cpu_generator.standard_normal(shape, dtype=dtype)
+        samples = cupy_module().random.standard_normal(shape, dtype=draw)
+    else:
+        samples = _cpu_generator.standard_normal(shape, dtype=draw)
+    return samples if draw is dtype else samples.astype(dtype)
 
 
 def uniform(shape: tuple, dtype: Any, device: str):
-    """Samples of U[0, 1) with the given shape, dtype and device."""
+    """Samples of U[0, 1) with the given shape, dtype and device (float16 as in
+    standard_normal)."""
+    draw = np.float32 if np.dtype(dtype) == np.float16 else dtype
     if check_device(device) == CUDA:
-        return cupy_module().random.random_sample(shape, dtype=dtype)
-    return _cpu_generator.random(shape, dtype=dtype)
+        samples = cupy_module().random.random_sample(shape, dtype=draw)
+    else:
+        samples = _cpu_generator.random(shape, dtype=draw)
+    return samples if draw is dtype else samples.astype(dtype)
 
 
 def integers(low: int, high: int, shape: tuple, device: str):

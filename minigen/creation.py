@@ -13,15 +13,27 @@ from minigen import backend
 from minigen.autograd import Tensor
 
 
-def _size(size: Sequence) -> tuple:
-    """Accept zeros(2, 3) and zeros((2, 3)) as PyTorch does."""
+def _size(size: Sequence, op: str) -> tuple:
+    """Accept zeros(2, 3) and zeros((2, 3)) as PyTorch does; every size must be >= 0."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(int(s) for s in size)
+        size = size[0]
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{op}: sizes must be >= 0, got {shape}")
+    return shape
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
     return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def _random_dtype(dtype: Any, op: str) -> np.dtype:
+    """The dtype of a random draw: floating, as in PyTorch (randn of int64 is an error)."""
+    dtype = _float_dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating dtype (float16, float32 or float64), "
+                        f"got {dtype}")
+    return dtype
 
 
 def _make(data, requires_grad: bool) -> Tensor:
@@ -44,13 +56,13 @@ def tensor(data: Any, dtype: Any = None, device: str | None = None,
 def zeros(*size: int, dtype: Any = None, device: str = "cpu",
           requires_grad: bool = False) -> Tensor:
     xp = backend.module_for(device)
-    return _make(xp.zeros(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+    return _make(xp.zeros(_size(size, "zeros"), dtype=_float_dtype(dtype)), requires_grad)
 
 
 def ones(*size: int, dtype: Any = None, device: str = "cpu",
          requires_grad: bool = False) -> Tensor:
     xp = backend.module_for(device)
-    return _make(xp.ones(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+    return _make(xp.ones(_size(size, "ones"), dtype=_float_dtype(dtype)), requires_grad)
 
 
 def full(size: Sequence[int], fill_value: float, dtype: Any = None, device: str = "cpu",
@@ -59,7 +71,8 @@ def full(size: Sequence[int], fill_value: float, dtype: Any = None, device: str 
     if dtype is None and isinstance(fill_value, (bool, int)) and not isinstance(fill_value,
                                                                                float):
         dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
-    return _make(xp.full(tuple(size), fill_value, dtype=_float_dtype(dtype)), requires_grad)
+    return _make(xp.full(_size((size,), "full"), fill_value, dtype=_float_dtype(dtype)),
+                 requires_grad)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
@@ -88,14 +101,15 @@ def eye(n: int, dtype: Any = None, device: str = "cpu", requires_grad: bool = Fa
 def randn(*size: int, dtype: Any = None, device: str = "cpu",
           requires_grad: bool = False) -> Tensor:
     """Samples of N(0, 1), drawn from the generator that manual_seed sets."""
-    data = backend.standard_normal(_size(size), _float_dtype(dtype), device)
+    data = backend.standard_normal(_size(size, "randn"), _random_dtype(dtype, "randn"), device)
     return _make(data, requires_grad)
 
 
 def rand(*size: int, dtype: Any = None, device: str = "cpu",
          requires_grad: bool = False) -> Tensor:
     """Samples of U[0, 1)."""
-    return _make(backend.uniform(_size(size), _float_dtype(dtype), device), requires_grad)
+    return _make(backend.uniform(_size(size, "rand"), _random_dtype(dtype, "rand"), device),
+                 requires_grad)
 
 
 def randint(low: int, high: int, size: Sequence[int], device: str = "cpu") -> Tensor:

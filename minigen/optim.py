@@ -60,6 +60,7 @@ class Optimizer:
     scalar_state = ("step",)
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
+        self._check_options(defaults)
         self.defaults = defaults
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
@@ -94,7 +95,12 @@ class Optimizer:
                              "be updated twice per step")
         for name, default in self.defaults.items():
             group.setdefault(name, default)
+        self._check_options(group)
         self.param_groups.append(group)
+
+    def _check_options(self, group: dict[str, Any]) -> None:
+        """Raise a clear error for an option out of range (each optimiser knows its own):
+        run on the defaults and on every group's options."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient (None, or zeros with set_to_none=False)."""
@@ -194,20 +200,43 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+def _check_number(owner: str, what: str, value: Any, at_least: float = 0.0,
+                  below: float | None = None, symbol: str | None = None) -> None:
+    """A clear error unless `value` is a finite number with at_least <= value (< below).
+
+    `not (ok)` rather than a test for the bad case, so that a nan fails it too.
+    symbol: how the expected range writes the value (`what` by default).
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {what} must be a number, got {value!r}") from None
+    inside = number >= at_least and (below is None or number < below)
+    if not (math.isfinite(number) and inside):
+        symbol = symbol or what
+        if below is not None:
+            expected = f"{at_least:g} <= {symbol} < {below:g}"
+        elif at_least == -math.inf:
+            expected = f"a finite {symbol}"
+        else:
+            expected = f"a finite {symbol} >= {at_least:g}"
+        raise ValueError(f"{owner}: invalid {what} {value}: expected {expected}")
+
+
 def _check_hyperparameters(name: str, lr: float, eps: float | None = None,
                            betas: tuple[float, float] | None = None,
                            weight_decay: float = 0.0) -> None:
-    if lr < 0.0:
-        raise ValueError(f"{name}: invalid learning rate {lr}: expected lr >= 0")
-    if eps is not None and eps < 0.0:
-        raise ValueError(f"{name}: invalid epsilon {eps}: expected eps >= 0")
+    """Every option of SGD and Adam is a finite number in its range (a nan lr is refused
+    here, not discovered as nan weights after the first step)."""
+    _check_number(name, "learning rate", lr)
+    if eps is not None:
+        _check_number(name, "epsilon", eps)
     if betas is not None:
+        if len(tuple(betas)) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
         for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"{name}: invalid beta at index {i}: {beta}, expected "
-                                 "0 <= beta < 1")
-    if weight_decay < 0.0:
-        raise ValueError(f"{name}: invalid weight_decay {weight_decay}: expected >= 0")
+            _check_number(name, f"beta at index {i}", beta, below=1.0, symbol="beta")
+    _check_number(name, "weight_decay", weight_decay)
 
 
 # ---------------------------------------------------------------- SGD
@@ -224,14 +253,17 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False):
-        _check_hyperparameters("SGD", lr, weight_decay=weight_decay)
-        if momentum < 0.0:
-            raise ValueError(f"SGD: invalid momentum {momentum}: expected momentum >= 0")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0, "
-                             f"got momentum={momentum}, dampening={dampening}")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
+
+    def _check_options(self, group):
+        _check_hyperparameters("SGD", group["lr"], weight_decay=group["weight_decay"])
+        momentum, dampening = group["momentum"], group["dampening"]
+        _check_number("SGD", "momentum", momentum)
+        _check_number("SGD", "dampening", dampening, at_least=-math.inf)
+        if group["nesterov"] and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0, "
+                             f"got momentum={momentum}, dampening={dampening}")
 
     def _update(self, p, g, state, group):
         lr, momentum = group["lr"], group["momentum"]
@@ -294,9 +326,12 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False):
-        _check_hyperparameters(type(self).__name__, lr, eps, betas, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def _check_options(self, group):
+        _check_hyperparameters(type(self).__name__, group["lr"], group["eps"],
+                               group["betas"], group["weight_decay"])
 
     def _update(self, p, g, state, group):
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
@@ -364,6 +399,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
 
     Returns the total norm before clipping, as a 0-d tensor.
     """
+    if not max_norm >= 0:  # nan fails this too; inf is allowed: measure, do not clip
+        raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
+    if not float(norm_type) > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be > 0, got {norm_type}")
     params = _with_grads(parameters)
     if not params:
         return Tensor(0.0)
@@ -388,6 +427,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient entry to [-clip_value, clip_value]."""
+    if not clip_value >= 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in _with_grads(parameters):
         xp = backend.get_array_module(p.grad)
         p.grad = Tensor._from_op(xp.clip(p.grad.data, -clip_value, clip_value), None)
@@ -448,6 +489,9 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1):
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
+        _check_number("StepLR", "gamma", gamma)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -485,6 +529,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803
                  last_epoch: int = -1):
+        _check_number("CosineAnnealingLR", "T_max", T_max, at_least=1.0)
+        _check_number("CosineAnnealingLR", "eta_min", eta_min)
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

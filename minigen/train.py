@@ -10,6 +10,11 @@ gradient step, a WGAN several critic steps), shows the running mean of the
 step's losses on a progress bar, and then saves a checkpoint: model,
 optimiser states, epoch and loss history.
 
+Training stops with a NonFiniteLossError as soon as a loss is nan or infinite
+(one float check per loss per step), and before saving weights that are not
+finite; the message names the epoch, the step and the loss, and the last
+checkpoint stays as it was.
+
 Resuming is exact. The shuffle order and minigen's random generator (which
 draws the VAE's eps, dropout masks, ...) are re-seeded at the start of every
 epoch from (seed, epoch), so an epoch does the same work whether the run
@@ -18,6 +23,7 @@ after an interruption ends with the weights of an uninterrupted run.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -26,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 import minigen as mg
-from minigen import checkpoint
+from minigen import backend, checkpoint
 from minigen.autograd import Tensor
 from minigen.datasets import DataLoader
 from minigen.nn import Module
@@ -34,6 +40,10 @@ from minigen.optim import Optimizer
 
 TrainStep = Callable[..., dict[str, float]]
 Transform = Callable[[np.ndarray], np.ndarray]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a nan or infinite loss (or weights): fit() stopped there."""
 
 
 # ---------------------------------------------------------------- seeds and checkpoints
@@ -63,6 +73,10 @@ def load_checkpoint(path: str | os.PathLike, model: Module | None = None,
     """Restore the model and optimisers that are given from `path`; return the rest:
     {'epoch': int, 'history': {name: [floats]}, 'settings': {name: number or str}}."""
     state = checkpoint.load(path)
+    if "epoch" not in state:
+        raise checkpoint.CheckpointError(
+            f"checkpoint {path} holds no 'epoch', so it was not written by fit() or "
+            f"save_checkpoint(); it holds {sorted(state)}")
     if model is not None:
         model.load_state_dict(state["model"])
     for name, optimizer in (optimizers or {}).items():
@@ -101,11 +115,17 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
     across all epochs (a resumed run goes on counting) and its losses: a LossLog keeps them.
     Returns the history: for each loss name, its mean over each epoch's batches.
     """
+    if not len(data) or not len(data[0]):
+        raise ValueError("fit: the data hold no examples; check the arrays given (and "
+                         "any --limit)")
+    if checkpoint_path is not None:  # a setting a checkpoint cannot store fails here, not
+        checkpoint.flatten({"settings": dict(settings or {})})  # when the first epoch ends
     history: dict[str, list[float]] = {}
     first = 0
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         restored = load_checkpoint(checkpoint_path, model, optimizers)
         first, history = restored["epoch"], restored["history"]
+    saved_epoch = first if first else None  # the epoch the checkpoint on disk holds
     model.train()
     for epoch in range(first, epochs):
         seed_e = epoch_seed(seed, epoch)
@@ -118,6 +138,13 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
         for step, batch in enumerate(bar, start=1):
             batch = batch if isinstance(batch, tuple) else (batch,)
             losses = train_step(model, optimizers, *batch)
+            for name, value in losses.items():
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"fit: the loss {name!r} is {value} at epoch {epoch + 1}, step "
+                        f"{step} of {len(loader)}; training stopped. "
+                        f"{_checkpoint_state(checkpoint_path, saved_epoch)} A smaller "
+                        "learning rate, or finite data, usually helps.")
             if on_step is not None:
                 on_step(epoch * len(loader) + step, losses)
             for name, value in losses.items():
@@ -127,10 +154,35 @@ def fit(model: Module, optimizers: dict[str, Optimizer], train_step: TrainStep,
         for name, value in means.items():
             history.setdefault(name, []).append(value)
         if checkpoint_path is not None:
+            _check_finite_weights(model, epoch, checkpoint_path, saved_epoch)
             save_checkpoint(checkpoint_path, model, optimizers, epoch + 1, history, settings)
+            saved_epoch = epoch + 1
         if on_epoch_end is not None:
             on_epoch_end(epoch, means)
     return history
+
+
+def _checkpoint_state(path: str | os.PathLike | None, saved_epoch: int | None) -> str:
+    """What a NonFiniteLossError says about the checkpoint: where the run's work is."""
+    if path is None:
+        return "No checkpoint_path was given, so nothing was saved."
+    if saved_epoch is None:
+        return (f"No checkpoint was written by this run (the first is written when an "
+                f"epoch ends); {path} was not touched.")
+    return f"The last checkpoint, {path} (epoch {saved_epoch}), is intact."
+
+
+def _check_finite_weights(model: Module, epoch: int, path: str | os.PathLike,
+                          saved_epoch: int | None) -> None:
+    """Before a checkpoint is saved: the last step of an epoch may have made the weights
+    nan while its loss (computed before the update) was still finite."""
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        xp = backend.get_array_module(tensor)
+        if tensor.dtype.kind == "f" and not bool(xp.isfinite(tensor.data).all()):
+            raise NonFiniteLossError(
+                f"fit: {name!r} holds nan or infinite values after epoch {epoch + 1}, so it "
+                f"was not saved; training stopped. {_checkpoint_state(path, saved_epoch)} "
+                "A smaller learning rate usually helps.")
 
 
 class LossLog(dict):
@@ -168,5 +220,5 @@ def apply_in_batches(fn: Callable[[Tensor], Any], images: Any, batch_size: int =
     return mg.cat(outputs)
 
 
-__all__ = ["LossLog", "apply_in_batches", "epoch_seed", "fit", "load_checkpoint",
-           "save_checkpoint"]
+__all__ = ["LossLog", "NonFiniteLossError", "apply_in_batches", "epoch_seed", "fit",
+           "load_checkpoint", "save_checkpoint"]

@@ -1,15 +1,20 @@
 """python -m minigen train|evaluate|sample MODEL, on tiny data (--limit)."""
 from __future__ import annotations
 
+import contextlib
+import io
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minigen import checkpoint
-from minigen.__main__ import main
+from minigen.__main__ import main, parse_args
 from minigen.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +98,100 @@ def test_help_lists_the_models():
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "autoencoder" in run.stdout and "vae" in run.stdout and "book: 5 epochs" in run.stdout
+
+
+# ---------------------------------------------------------------- issue 10: bad input, lost work
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["train", "vae", "--epochs", "0"], "--epochs"),  # trained the book's 5 epochs
+    (["train", "vae", "--epochs", "-1"], "--epochs"),  # printed "-1 epochs", exit 0
+    (["train", "vae", "--batch-size", "0"], "--batch-size"),  # used 100
+    (["train", "vae", "--lr", "0"], "--lr"),  # used 5e-4
+    (["train", "vae", "--lr", "nan"], "--lr"),  # trained to nan weights, exit 0
+    (["train", "vae", "--lr", "inf"], "--lr"),
+    (["train", "vae", "--limit", "0"], "--limit"),  # used all 60,000 images
+    (["train", "vae", "--limit", "-99900"], "--limit"),  # 0 images, checkpoint "epoch 1"
+    (["train", "vae", "--seed", "-1"], "--seed"),  # NumPy's message, not naming --seed
+    (["train", "vae", "--seed", str(2 ** 70)], "--seed"),  # failed after an epoch, at save
+    (["train", "vae", "--epochs", "2.5"], "--epochs"),
+    (["sample", "vae", "--n", "-4"], "--n"),  # NumPy internals
+    (["evaluate", "vae", "--batch-size", "0"], "--batch-size"),  # NumPy internals
+    (["evaluate", "vae", "--samples", "0"], "--samples"),
+    (["train", "vae", "--resume", "--overwrite"], "--overwrite"),
+])
+def test_a_bad_number_is_refused_when_the_command_is_read(tmp_path, capsys, args, flag):
+    with pytest.raises(SystemExit) as exit_:
+        cli(*args, "--checkpoint-dir", tmp_path)
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {flag}" in error and ("expected" in error or "not allowed" in error)
+    assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written
+
+
+NUMERIC_FLAGS = {  # flag: (commands, smallest, largest) of the integers it allows
+    "--epochs": (["train"], 1, None), "--batch-size": (["train", "evaluate"], 1, None),
+    "--limit": (["train", "evaluate"], 1, None), "--samples": (["evaluate"], 1, None),
+    "--n": (["sample"], 1, 10_000), "--seed": (["train", "evaluate", "sample"], 0, 2 ** 32 - 1),
+}
+NUMBER_TEXT = st.one_of(st.integers(-10 ** 12, 10 ** 12).map(str),
+                        st.floats(allow_nan=True, allow_infinity=True).map(str),
+                        st.sampled_from(["", " ", "1e3", "0x10", "five", "--", "١"]))
+
+
+@given(flag=st.sampled_from(sorted(NUMERIC_FLAGS) + ["--lr"]), text=NUMBER_TEXT,
+       command_index=st.integers(0, 2))
+@settings(max_examples=200)
+def test_fuzz_numeric_flags_give_a_value_in_range_or_an_error_naming_the_flag(
+        flag, text, command_index):
+    commands, smallest, largest = NUMERIC_FLAGS.get(flag, (["train"], None, None))
+    command = commands[command_index % len(commands)]
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            args = parse_args([command, "vae", f"{flag}={text}"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+        assert f"argument {flag}: expected" in stderr.getvalue(), stderr.getvalue()
+        return
+    value = getattr(args, flag.lstrip("-").replace("-", "_"))
+    if flag == "--lr":
+        assert isinstance(value, float) and math.isfinite(value) and value > 0
+    else:
+        assert isinstance(value, int) and value >= smallest
+        assert largest is None or value <= largest
+
+
+def test_train_refuses_to_overwrite_a_checkpoint_without_resume_or_overwrite(tmp_path,
+                                                                              capsys):
+    """Rerunning the original command after an interruption wiped the finished epochs."""
+    folder = tmp_path / "vae"
+    cli("train", "vae", "--epochs", "1", *TINY, "--checkpoint-dir", folder)
+    path = folder / "checkpoint.npz"
+    before = path.read_bytes()
+    with pytest.raises(SystemExit, match=r"already holds a checkpoint \(vae after 1 epoch\): "
+                                         r"continue it with --resume, or start afresh with "
+                                         r"--overwrite"):
+        cli("train", "vae", "--epochs", "2", *TINY, "--checkpoint-dir", folder)
+    assert path.read_bytes() == before
+    assert cli("train", "vae", "--epochs", "1", "--seed", "1", *TINY, "--overwrite",
+               "--checkpoint-dir", folder) == 0
+    assert path.read_bytes() != before and load_checkpoint(path)["settings"]["seed"] == 1
+
+
+def test_sample_and_evaluate_say_which_model_a_checkpoint_holds(tmp_path):
+    cli("train", "autoencoder", "--epochs", "1", *TINY, "--checkpoint-dir", tmp_path)
+    for command in ("sample", "evaluate"):
+        with pytest.raises(SystemExit, match=f"holds a checkpoint of 'autoencoder', not "
+                                             f"'vae': run `python -m minigen {command} "
+                                             f"autoencoder"):
+            cli(command, "vae", "--checkpoint-dir", tmp_path)
+
+
+def test_a_damaged_checkpoint_is_an_error_message_not_a_traceback(tmp_path, capsys):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    assert cli("sample", "vae", "--checkpoint-dir", tmp_path) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: checkpoint {path}") and "allow_pickle" not in error
+    assert cli("train", "vae", "--resume", *TINY, "--checkpoint-dir", tmp_path) == 1

@@ -339,7 +339,7 @@ def test_bad_arguments(device):
         F.conv2d(x, w, groups=2)
     with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(3,\).*got \(2,\)"):
         F.conv2d(x, w, mg.zeros(2, device=device))
-    with pytest.raises(ValueError, match=r"conv2d: stride \(0, 0\) and dilation"):
+    with pytest.raises(ValueError, match=r"conv2d: stride must be at least 1, got \(0, 0\)"):
         F.conv2d(x, w, stride=0)
     with pytest.raises(ValueError, match=r"conv2d: padding must be an int or a pair"):
         F.conv2d(x, w, padding=(1, 1, 1))

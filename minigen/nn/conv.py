@@ -17,7 +17,7 @@ from minigen.nn import functional as F
 from minigen.nn import init
 from minigen.nn.layers import _empty_parameter
 from minigen.nn.module import Module
-from minigen.ops.conv import IntPair, conv_transpose_output_size, int_pair
+from minigen.ops.conv import IntPair, check_geometry, conv_transpose_output_size, int_pair
 
 
 def _check_input(x: Tensor, channels: int, layer: Module) -> None:
@@ -46,6 +46,9 @@ class _ConvNd(Module):
         self.stride = int_pair(stride, "stride", name)
         self.padding = padding if isinstance(padding, str) else int_pair(padding, "padding", name)
         self.dilation = int_pair(dilation, "dilation", name)
+        check_geometry(self.kernel_size, self.stride,
+                       (0, 0) if isinstance(self.padding, str) else self.padding,
+                       self.dilation, name)
         self.groups = groups
         self.weight = _empty_parameter(weight_shape + self.kernel_size, device, dtype)
         if bias:
@@ -228,6 +231,14 @@ class MaskedConv2d(Conv2d):
 # ---------------------------------------------------------------- pooling and upsampling
 
 
+def _check_pool_settings(layer: str, kernel_size: IntPair, stride: IntPair,
+                         padding: IntPair, dilation: IntPair) -> None:
+    """The checks F.max_pool2d and F.avg_pool2d make, when the layer is made."""
+    check_geometry(*(int_pair(value, name, layer) for value, name in (
+        (kernel_size, "kernel_size"), (stride, "stride"), (padding, "padding"),
+        (dilation, "dilation"))), layer)
+
+
 class MaxPool2d(Module):
     """The largest value in each window, as torch.nn.MaxPool2d (stride defaults to kernel_size).
 
@@ -241,6 +252,7 @@ class MaxPool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
         self.dilation = dilation
+        _check_pool_settings("MaxPool2d", kernel_size, self.stride, padding, dilation)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
@@ -262,6 +274,7 @@ class AvgPool2d(Module):
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
+        _check_pool_settings("AvgPool2d", kernel_size, self.stride, padding, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)

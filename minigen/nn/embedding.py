@@ -11,7 +11,7 @@ from typing import Any
 from minigen import backend
 from minigen.autograd import Tensor, no_grad
 from minigen.nn import init
-from minigen.nn.module import Module, Parameter
+from minigen.nn.module import Module, Parameter, check_sizes
 from minigen.ops.arithmetic import where
 
 
@@ -68,6 +68,7 @@ class Embedding(Module):
                  *, _weight: Tensor | None = None, _freeze: bool = False,
                  device: str | None = None, dtype: Any = None):
         super().__init__()
+        check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = _padding_row(padding_idx, num_embeddings, "Embedding")

@@ -40,7 +40,7 @@ from minigen.nn.normalization import batch_norm, group_norm, layer_norm
 from minigen.ops import arithmetic
 from minigen.ops.arithmetic import leaky_relu, relu, sigmoid, softplus, tanh, where
 from minigen.ops.conv import conv2d, conv_transpose2d
-from minigen.ops.linalg import matmul
+from minigen.ops.linalg import check_dtype_and_device, matmul
 from minigen.ops.pool import avg_pool2d, interpolate, max_pool2d
 from minigen.ops.reduce import logsumexp
 
@@ -85,6 +85,10 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b, with W: (out_features, in_features) as in PyTorch."""
+    if x.ndim == 0:
+        raise ValueError(f"linear: expected an input of shape (..., {weight.shape[-1]}), "
+                         "got a 0-d tensor")
+    check_dtype_and_device(x, "linear", weight=weight, bias=bias)
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but "
                          f"the weight expects {weight.shape[-1]} (shape {weight.shape})")

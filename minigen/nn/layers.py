@@ -12,7 +12,7 @@ from minigen import backend
 from minigen.autograd import Tensor
 from minigen.nn import functional as F
 from minigen.nn import init
-from minigen.nn.module import Module, Parameter
+from minigen.nn.module import Module, Parameter, check_sizes
 from minigen.ops.arithmetic import where
 
 
@@ -33,6 +33,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device: str | None = None, dtype: Any = None):
         super().__init__()
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.weight = _empty_parameter((out_features, in_features), device, dtype)

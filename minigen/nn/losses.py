@@ -65,8 +65,10 @@ def _clamped_log(p: Tensor) -> Tensor:
 
     log(p) at p = 0 would be -inf, and its backward 0 / 0 = nan even where the
     clamp discards it; so the log is taken of a safe value there instead.
+    A nan p stays nan (its log and gradient are nan): `not p <= floor` keeps it,
+    where `p > floor` would turn it into a finite -100 and hide it.
     """
-    keep = p.data > math.exp(_LOG_FLOOR)
+    keep = ~(p.data <= math.exp(_LOG_FLOOR))
     safe_p = where(keep, p, 1.0)
     return where(keep, log(safe_p), _LOG_FLOOR)
 
@@ -76,6 +78,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     """BCE of probabilities: -w [y log x + (1 - y) log(1 - x)] per element.
 
     Each log is clamped below at -100 as in PyTorch, so x = 0 or 1 gives a finite loss.
+    A nan in the input gives a nan loss and gradient (PyTorch refuses a nan input
+    instead), so that fit() stops and names the step where training went wrong.
     input: probabilities in [0, 1]; target: the same shape; weight broadcasts against them.
     """
     _check_same_shape("binary_cross_entropy", input, target)

@@ -47,6 +47,14 @@ class Parameter(Tensor):
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+def check_sizes(layer: str, **sizes: Any) -> None:
+    """A clear error naming the layer and the argument when a size (in_features,
+    num_embeddings, ...) is not an integer >= 0; NumPy's would come from np.empty."""
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            raise ValueError(f"{layer}: {name} must be an integer >= 0, got {size!r}")
+
+
 def _as_state_array(value: Any):
     """The array inside a state-dict value: a Tensor, a NumPy/CuPy array or a number."""
     if isinstance(value, Tensor):

@@ -22,8 +22,9 @@ from typing import Any, Sequence
 from minigen import backend
 from minigen.autograd import Tensor
 from minigen.nn import init
-from minigen.nn.module import Module, Parameter
+from minigen.nn.module import Module, Parameter, check_sizes
 from minigen.ops.arithmetic import sqrt
+from minigen.ops.linalg import check_dtype_and_device
 
 # ---------------------------------------------------------------- functional forms
 
@@ -81,6 +82,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     for name, vector in (("running_mean", running_mean), ("running_var", running_var),
                          ("weight", weight), ("bias", bias)):
         _check_channels("batch_norm", name, vector, channels, input)
+    check_dtype_and_device(input, "batch_norm", running_mean=running_mean,
+                           running_var=running_var, weight=weight, bias=bias)
     shape = _channel_shape(input)
     if training:
         count = input.numel() // max(channels, 1)
@@ -123,6 +126,7 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],
         if vector is not None and vector.shape != normalized_shape:
             raise ValueError(f"layer_norm: {name} should have shape {normalized_shape}, "
                              f"got {vector.shape}")
+    check_dtype_and_device(input, "layer_norm", weight=weight, bias=bias)
     dims = tuple(range(input.ndim - k, input.ndim))
     x_hat, _, _ = _normalize(input, dims, eps)
     return _affine(x_hat, weight, bias, normalized_shape)
@@ -145,6 +149,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                          f"split into num_groups={num_groups} equal groups")
     for name, vector in (("weight", weight), ("bias", bias)):
         _check_channels("group_norm", name, vector, channels, input)
+    check_dtype_and_device(input, "group_norm", weight=weight, bias=bias)
     group_size = channels // num_groups * math.prod(input.shape[2:])
     grouped = input.reshape(batch, num_groups, group_size)
     x_hat, _, _ = _normalize(grouped, (2,), eps)
@@ -180,6 +185,7 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True,
                  device: str | None = None, dtype: Any = None):
         super().__init__()
+        check_sizes(type(self).__name__, num_features=num_features)
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -261,6 +267,8 @@ class LayerNorm(Module):
                  device: str | None = None, dtype: Any = None):
         super().__init__()
         self.normalized_shape = _as_shape(normalized_shape)
+        check_sizes("LayerNorm", **{f"normalized_shape[{i}]": size
+                                    for i, size in enumerate(self.normalized_shape)})
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         size = math.prod(self.normalized_shape)

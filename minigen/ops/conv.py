@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
-from minigen.ops.linalg import matmul
+from minigen.ops.linalg import check_dtype_and_device, matmul
 from minigen.ops.shape import pad, permute, reshape, transpose
 
 IntPair = int | Sequence[int]
@@ -136,10 +136,14 @@ def check_image(x: Tensor, op: str) -> None:
         raise ValueError(f"{op}: expected a 4-d input (N, C, H, W), got shape {x.shape}")
 
 
-def check_geometry(stride: tuple, padding: tuple, dilation: tuple, op: str) -> None:
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be positive and "
-                         f"padding {padding} non-negative")
+def check_geometry(kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple,
+                   op: str) -> None:
+    """A clear error naming the setting when a kernel size, stride or dilation is below 1
+    or a padding is negative (each a (height, width) pair)."""
+    for name, pair, smallest in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
+                                 ("dilation", dilation, 1), ("padding", padding, 0)):
+        if min(pair) < smallest:
+            raise ValueError(f"{op}: {name} must be at least {smallest}, got {pair}")
 
 
 def checked_output_size(shape: tuple, kernel_size: tuple, stride: tuple, padding: tuple,
@@ -159,18 +163,6 @@ def _check_bias(bias: Tensor | None, channels: int, op: str) -> None:
     if bias is not None and bias.shape != (channels,):
         raise ValueError(f"{op}: bias must have shape ({channels},), one per output channel, "
                          f"got {bias.shape}")
-
-
-def _check_dtype_and_device(x: Tensor, weight: Tensor, bias: Tensor | None, op: str) -> None:
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is None:
-            continue
-        if t.dtype != x.dtype:
-            raise TypeError(f"{op}: the input is {x.dtype} but the {name} is {t.dtype}; "
-                            f"convert one with .to(dtype)")
-        if t.device != x.device:
-            raise RuntimeError(f"{op}: the input is on '{x.device}' but the {name} is on "
-                               f"'{t.device}'; move one with .to(device)")
 
 
 def _check_groups(groups: int, op: str) -> None:
@@ -219,16 +211,16 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
         raise ValueError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, "conv2d")
-    _check_dtype_and_device(x, weight, bias, "conv2d")
+    check_dtype_and_device(x, "conv2d", weight=weight, bias=bias)
     stride = int_pair(stride, "stride", "conv2d")
     dilation = int_pair(dilation, "dilation", "conv2d")
-    if padding == "same":
-        x = _same_padding(x, (kh, kw), stride, dilation)
-        padding = 0
-    elif padding == "valid":
-        padding = 0
+    same = isinstance(padding, str) and padding == "same"
+    if isinstance(padding, str) and padding in ("same", "valid"):
+        padding = 0  # 'same' pads x itself, below, once the settings are checked
     padding = int_pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
-    check_geometry(stride, padding, dilation, "conv2d")
+    check_geometry((kh, kw), stride, padding, dilation, "conv2d")
+    if same:
+        x = _same_padding(x, (kh, kw), stride, dilation)
     ho, wo = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
     n = x.shape[0]
 
@@ -325,11 +317,11 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
         raise ValueError(f"{op}: the input has {x.shape[1]} channels (shape {x.shape}) but "
                          f"the weight expects {in_channels} (shape {weight.shape})")
     _check_bias(bias, out_channels, op)
-    _check_dtype_and_device(x, weight, bias, op)
+    check_dtype_and_device(x, op, weight=weight, bias=bias)
     stride, padding = int_pair(stride, "stride", op), int_pair(padding, "padding", op)
     dilation = int_pair(dilation, "dilation", op)
     output_padding = int_pair(output_padding, "output_padding", op)
-    check_geometry(stride, padding, dilation, op)
+    check_geometry((kh, kw), stride, padding, dilation, op)
     for k in range(2):
         if not 0 <= output_padding[k] < max(stride[k], dilation[k]):
             raise ValueError(f"{op}: output_padding {output_padding} must be non-negative and "

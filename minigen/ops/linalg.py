@@ -1,6 +1,8 @@
 """Matrix product, batched and broadcast like numpy.matmul."""
 from __future__ import annotations
 
+import numpy as np
+
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
 from minigen.ops.shape import squeeze, sum_to, unsqueeze
@@ -28,22 +30,49 @@ class MatMul(Function):
         return ga, gb
 
 
+def _check_shapes(a: Tensor, b: Tensor) -> None:
+    """A clear error, with the shapes as given, when a @ b is not defined: the inner
+    sizes differ, or the batch dims do not broadcast."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes "
+                         f"{a.shape} and {b.shape}")
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != inner_b:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
+                         f"({a.shape[-1]} != {inner_b})")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: the batch dims of shapes {a.shape} and {b.shape}, "
+                         f"{a.shape[:-2]} and {b.shape[:-2]}, do not broadcast") from None
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """a @ b with PyTorch's rules: a 1-d operand is treated as a row (a) or column (b)."""
     if not isinstance(a, Tensor):
         a = Tensor(a, device=b.device, dtype=b.dtype)
     if not isinstance(b, Tensor):
         b = Tensor(b, device=a.device, dtype=a.dtype)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dim, got shapes "
-                         f"{a.shape} and {b.shape}")
+    _check_shapes(a, b)
     if a.ndim == 1 and b.ndim == 1:
         return squeeze(squeeze(matmul(unsqueeze(a, 0), unsqueeze(b, -1)), -1), -1)  # dot
     if a.ndim == 1:
         return squeeze(matmul(unsqueeze(a, 0), b), -2)
     if b.ndim == 1:
         return squeeze(matmul(a, unsqueeze(b, -1)), -1)
-    if a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
-                         f"({a.shape[-1]} != {b.shape[-2]})")
     return MatMul.apply(a, b)
+
+
+def check_dtype_and_device(x: Tensor, op: str, **parameters: Tensor | None) -> None:
+    """A clear error when a layer's weight or bias (the named `parameters`) has another
+    dtype or device than its input x, as in PyTorch (NumPy would compute silently in
+    the wider dtype, float64 for a float64 or int64 input)."""
+    for name, t in parameters.items():
+        if t is None:
+            continue
+        if t.dtype != x.dtype:
+            raise TypeError(f"{op}: the input is {x.dtype} but the {name} is {t.dtype}; "
+                            f"convert one with .to(dtype)")
+        if t.device != x.device:
+            raise RuntimeError(f"{op}: the input is on '{x.device}' but the {name} is on "
+                               f"'{t.device}'; move one with .to(device)")

@@ -42,7 +42,7 @@ def _pool_geometry(x: Tensor, kernel_size: IntPair, stride: IntPair | None, padd
     kernel_size = int_pair(kernel_size, "kernel_size", op)
     stride = kernel_size if stride is None else int_pair(stride, "stride", op)
     padding, dilation = int_pair(padding, "padding", op), int_pair(dilation, "dilation", op)
-    check_geometry(stride, padding, dilation, op)
+    check_geometry(kernel_size, stride, padding, dilation, op)
     extent = tuple(dilation[k] * (kernel_size[k] - 1) + 1 for k in range(2))
     if 2 * padding[0] > extent[0] or 2 * padding[1] > extent[1]:
         raise ValueError(f"{op}: padding {padding} must be at most half of the (dilated) "
