@@ -11,7 +11,7 @@ import inspect
 import weakref
 from collections import namedtuple
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -502,6 +502,10 @@ def _leaves_and_retained(outputs: Sequence[Tensor], order: list[Function]) -> li
     return list(found.values())
 
 
+def _requires_grad(x: Tensor) -> bool:
+    return x.requires_grad
+
+
 def _functions_leading_to(order: list[Function], targets: set[int]) -> set[int]:
     """ids of the Functions from which a path leads down to a tensor in `targets`.
 
@@ -517,24 +521,21 @@ def _functions_leading_to(order: list[Function], targets: set[int]) -> set[int]:
 
 
 def _backward_sweep(outputs: Sequence[Tensor], seeds: list[Tensor], order: list[Function],
-                    targets: Sequence[Tensor], retain_graph: bool | None,
-                    create_graph: bool) -> dict[int, Tensor]:
+                    targets: Sequence[Tensor], leads_to_a_target: Callable[[Tensor], bool],
+                    retain_graph: bool | None, create_graph: bool) -> dict[int, Tensor]:
     """Reverse-mode differentiation: the gradients of `outputs` with respect to `targets`.
 
-    seeds: dL/d(output) for each output; order: _topological_order(outputs).
+    seeds: dL/d(output) for each output; order: _topological_order(outputs);
+    leads_to_a_target(x): whether a path leads from tensor x down to a target.
     Walks the Functions from the outputs down, each once, after every Function that
-    uses its output; runs only the backwards that lead to a target, and asks each for
-    only the input gradients that lead to one (needs_input_grad).
+    uses its output; asks each backward for only the input gradients that lead to a
+    target (needs_input_grad), and skips a backward that leads to none.
     Returns {id(target): dL/d(target)} for the targets the outputs depend on.
     """
     if retain_graph is None:
         retain_graph = create_graph
     target_ids = {id(t) for t in targets}
     target_made_by = {id(t.creator): t for t in targets if t.creator is not None}
-    needed = _functions_leading_to(order, target_ids)
-
-    def leads_to_a_target(x: Tensor) -> bool:
-        return id(x) in target_ids or (x.creator is not None and id(x.creator) in needed)
 
     grads: dict[int, Tensor] = {}  # id(target) -> its gradient
     output_grads: dict[int, Tensor] = {}  # id(Function) -> gradient of its output
@@ -548,9 +549,10 @@ def _backward_sweep(outputs: Sequence[Tensor], seeds: list[Tensor], order: list[
             gy = output_grads.pop(id(f), None)
             if gy is not None and id(f) in target_made_by:
                 _accumulate(grads, id(target_made_by[id(f)]), gy)
-            if gy is not None and id(f) in needed:
+            if gy is not None:
                 # like PyTorch's ctx.needs_input_grad: a backward may skip the others
                 f.needs_input_grad = tuple(leads_to_a_target(x) for x in f.inputs)
+            if gy is not None and any(f.needs_input_grad):
                 gxs = f.backward(gy)
                 if not isinstance(gxs, tuple):
                     gxs = (gxs,)
@@ -588,7 +590,9 @@ def backward(tensors: Sequence[Tensor], grad_tensors=None, retain_graph: bool | 
     seeds = _initial_grads(outputs, grad_tensors)
     order = _topological_order(outputs)
     targets = _leaves_and_retained(outputs, order)
-    grads = _backward_sweep(outputs, seeds, order, targets, retain_graph, create_graph)
+    # every tensor that requires grad leads down to a leaf that requires grad
+    grads = _backward_sweep(outputs, seeds, order, targets, _requires_grad, retain_graph,
+                            create_graph)
     for t in targets:
         g = grads.get(id(t))
         if g is not None:
@@ -611,7 +615,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
             raise RuntimeError(f"input {i} of grad() does not require grad")
     seeds = _initial_grads(outputs, grad_outputs)
     order = _topological_order(outputs)
-    grads = _backward_sweep(outputs, seeds, order, inputs, retain_graph, create_graph)
+    input_ids = {id(x) for x in inputs}
+    needed = _functions_leading_to(order, input_ids)
+
+    def leads_to_an_input(x: Tensor) -> bool:
+        return id(x) in input_ids or (x.creator is not None and id(x.creator) in needed)
+
+    grads = _backward_sweep(outputs, seeds, order, inputs, leads_to_an_input, retain_graph,
+                            create_graph)
     for i, x in enumerate(inputs):
         if id(x) not in grads and not allow_unused:
             raise RuntimeError(
