@@ -37,8 +37,11 @@ def test_reparameterize_draws_from_n_mu_sigma_squared(exercise):
     log_var = mg.tensor(np.tile([0.0, math.log(4.0)], (n, 1)))
     z = exercise.reparameterize(mu, log_var).numpy().astype(np.float64)
     sigma = np.array([1.0, 2.0])
-    assert np.all(np.abs(z.mean(axis=0) - [1.0, -2.0]) < 5 * sigma / math.sqrt(n))
-    assert np.all(np.abs(z.std(axis=0) - sigma) < 5 * sigma / math.sqrt(2 * n))
+    mean, std = z.mean(axis=0), z.std(axis=0)
+    assert np.all(np.abs(mean - [1.0, -2.0]) < 5 * sigma / math.sqrt(n)), \
+        f"the draws' means are {mean}, but mu is [1, -2]"
+    assert np.all(np.abs(std - sigma) < 5 * sigma / math.sqrt(2 * n)), \
+        f"the draws' standard deviations are {std}, but sigma = exp(log_var / 2) is [1, 2]"
 
 
 @pytest.mark.ch03_1

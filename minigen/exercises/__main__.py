@@ -10,6 +10,8 @@ Then `python -m lessons.ch03_vae --student` trains with your code.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import sys
@@ -79,6 +81,7 @@ class _Verdicts:
         else:
             crash = getattr(report.longrepr, "reprcrash", None)
             text = crash.message if crash is not None else str(report.longrepr)
+            text = text.split("\n")[0]  # the message; pytest's explanation follows it
         text = " ".join(text.split())
         return text if len(text) <= 300 else text[:297] + "..."
 
@@ -117,12 +120,19 @@ def check(exercise: Exercise) -> int:
           f"{exercises._shown(path)}")
     verdicts = _Verdicts()
     os.environ["MINIGEN_EXERCISES"] = str(exercises.workspace())
-    pytest.main([*map(str, files), "-m", exercise.marker, "--student", "-o", "addopts=",
-                 "-p", "no:terminal",
-                 "-p", "no:cacheprovider", f"--rootdir={exercises.REPOSITORY}"],
-                plugins=[verdicts])
+    pytest_report = io.StringIO()  # pytest's own report, which the verdicts replace
+    with contextlib.redirect_stdout(pytest_report), contextlib.redirect_stderr(pytest_report):
+        pytest.main([*map(str, files), "-m", exercise.marker, "--student", "-o", "addopts=",
+                     "-q", "--tb=short", "-p", "no:cacheprovider",
+                     f"--rootdir={exercises.REPOSITORY}"], plugins=[verdicts])
+    no_gpu = 0
     for outcome, title, message in verdicts.lines:
+        if outcome == "SKIP" and "GPU is not available" in message:
+            no_gpu += 1  # the device cases, which a machine without a GPU skips
+            continue
         print(f"  {outcome:4}  {title}" + (f": {message}" if message else ""))
+    if no_gpu:
+        print(f"  ({no_gpu} GPU case{'s' if no_gpu > 1 else ''} skipped: no GPU here)")
     failed = sum(outcome == "FAIL" for outcome, _, _ in verdicts.lines)
     passed = sum(outcome == "pass" for outcome, _, _ in verdicts.lines)
     if failed:
