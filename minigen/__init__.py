@@ -6,6 +6,7 @@
 """
 import numpy as np
 
+from minigen import backends, cuda
 from minigen.autograd import Function, Tensor, backward, enable_grad, grad, is_grad_enabled, no_grad
 from minigen.backend import (
                               cuda_is_available,
@@ -32,6 +33,7 @@ from minigen.creation import (
                               zeros,
                               zeros_like,
 )
+from minigen.devices import device
 from minigen.ops.arithmetic import (
                               abs,
                               add,
@@ -96,4 +98,5 @@ __all__ = [
     "amax", "amin", "argmax", "argmin", "logsumexp", "max", "mean", "min", "sum", "var",
     "broadcast_to", "cat", "chunk", "expand", "flatten", "pad", "permute", "reshape", "split",
     "squeeze", "stack", "transpose", "unsqueeze", "checkpoint", "nn", "optim",
+    "backends", "cuda", "device",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from minigen import backend
+from minigen.devices import CPU_DEVICE, CUDA_DEVICE, device
 
 # ---------------------------------------------------------------- grad mode
 
@@ -126,8 +127,9 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.array_device(self.data)
+    def device(self) -> device:
+        """device('cpu') or device('cuda'), a str subclass: it equals 'cpu' or 'cuda'."""
+        return CUDA_DEVICE if backend.array_device(self.data) == backend.CUDA else CPU_DEVICE
 
     @property
     def is_leaf(self) -> bool:
@@ -190,20 +192,10 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
-    def to(self, target: Any) -> Tensor:
-        """Move to a device ('cpu', 'cuda') or cast to a dtype; differentiable."""
-        if isinstance(target, str) and target.split(":")[0] in (backend.CPU, backend.CUDA):
-            if backend.check_device(target) == self.device:
-                return self
-            return shape_ops.ToDevice.apply(self, device=backend.check_device(target))
-        try:
-            dtype = np.dtype(target)
-        except TypeError:
-            raise ValueError(f"to: unknown device or dtype {target!r}; expected 'cpu', "
-                             "'cuda' or a dtype such as minigen.float64") from None
-        if dtype == self.dtype:
-            return self
-        return shape_ops.Cast.apply(self, dtype=dtype)
+    def to(self, *args, **kwargs) -> Tensor:
+        """Move to a device ('cpu', 'cuda'), cast to a dtype, or both; differentiable.
+        x.to("cuda"), x.to(minigen.float64), x.to(device, dtype), x.to(other)."""
+        return shape_ops.to(self, *args, **kwargs)
 
     def cpu(self) -> Tensor:
         return self.to(backend.CPU)
@@ -230,6 +222,10 @@ class Tensor:
                 "requires_grad_(False) only works on leaf tensors; use detach() instead")
         self.requires_grad = requires_grad
         return self
+
+    def clone(self) -> Tensor:
+        """A copy with its own array, in the graph (its gradient flows back to self)."""
+        return shape_ops.Clone.apply(self)
 
     def detach(self) -> Tensor:
         """A new leaf sharing this data, cut from the graph."""
@@ -305,8 +301,10 @@ class Tensor:
         return reduce.var(self, dim, unbiased, keepdim, correction)
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return reduce.var(self, dim, unbiased, keepdim, correction).sqrt()
-    def max(self, dim=None, keepdim=False): return reduce.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return reduce.min(self, dim, keepdim)
+    def max(self, *args, **kwargs):
+        return reduce.max_or_min(reduce.MAX, (self, *args), kwargs, method=True)
+    def min(self, *args, **kwargs):
+        return reduce.max_or_min(reduce.MIN, (self, *args), kwargs, method=True)
     def amax(self, dim=None, keepdim=False): return reduce.amax(self, dim, keepdim)
     def amin(self, dim=None, keepdim=False): return reduce.amin(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return reduce.argmax(self, dim, keepdim)

@@ -4,8 +4,8 @@ above its own, no lesson imports another, and importing one model loads that mod
 The layers, lowest first; a module may import its own layer and those below (README.md,
 "Which module may import which", draws the same table):
 
-    0  backend
-    1  autograd, ops.*, creation, the package minigen/__init__.py
+    0  backend, devices
+    1  autograd, ops.*, creation, signatures, cuda, backends, the package minigen/__init__.py
     2  nn.*, optim, gradcheck, checkpoint, testing, datasets
     3  metrics, train                 generic tools for any Module
     4  models.*                       the book's models; they train and score with layer 3
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "minigen"  # the package's own __init__.py
 
 LAYERS: list[tuple[str, ...]] = [
-    ("backend",),
-    ("autograd", "ops", "creation", PACKAGE),
+    ("backend", "devices"),
+    ("autograd", "ops", "creation", "signatures", "cuda", "backends", PACKAGE),
     ("nn", "optim", "gradcheck", "checkpoint", "testing", "datasets"),
     ("metrics", "train"),
     ("models",),

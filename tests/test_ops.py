@@ -168,6 +168,7 @@ UNARY = [
     Unary("cos", mg.cos, np.cos, floats(-3, 3), twice=True),
     Unary("erf", mg.erf, np_erf, floats(-3, 3), atol=ERF_ATOL),
     Unary("square", lambda x: x.square(), np.square, twice=True),
+    Unary("clone", lambda x: x.clone(), np.copy, twice=True),
     Unary("add scalar", lambda x: x + 1.5, lambda x: x + 1.5),
     Unary("scalar sub", lambda x: 1.5 - x, lambda x: 1.5 - x),
     Unary("mul scalar", lambda x: 2.5 * x, lambda x: 2.5 * x),

@@ -6,12 +6,13 @@ so their gradients come for free.
 from __future__ import annotations
 
 import builtins
-from typing import Sequence
+from typing import Any, Sequence
 
 from minigen.autograd import Function, Tensor, ValuesIndices
 from minigen.backend import get_array_module
 from minigen.ops import arithmetic
 from minigen.ops.shape import broadcast_to, reshape
+from minigen.signatures import Overloads
 
 Dims = int | Sequence[int] | None
 
@@ -127,17 +128,40 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return argmax(-x.detach(), dim, keepdim)
 
 
-def max(x: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A001
-    """max(x) -> Tensor; max(x, dim) -> (values, indices), as torch.max."""
-    if dim is None:
-        return amax(x)
-    return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
+MAX = Overloads("max", "Tensor input", "Tensor input, Tensor other",
+                "Tensor input, int dim, bool keepdim=False")
+MIN = Overloads("min", "Tensor input", "Tensor input, Tensor other",
+                "Tensor input, int dim, bool keepdim=False")
 
 
-def min(x: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A001
-    """min(x) -> Tensor; min(x, dim) -> (values, indices), as torch.min."""
-    if dim is None:
-        return amin(x)
+def max(*args: Any, **kwargs: Any):  # noqa: A001
+    """torch.max, in its three forms:
+
+        max(input)                        the largest element (a 0-d tensor)
+        max(input, other)                 the elementwise maximum of two tensors (maximum)
+        max(input, dim, keepdim=False)    (values, indices): the largest along dim, and where
+    """
+    return max_or_min(MAX, args, kwargs)
+
+
+def min(*args: Any, **kwargs: Any):  # noqa: A001
+    """torch.min, in max's three forms: min(input), min(input, other) (minimum) and
+    min(input, dim, keepdim=False) -> (values, indices)."""
+    return max_or_min(MIN, args, kwargs)
+
+
+def max_or_min(forms: Overloads, args: tuple, kwargs: dict, method: bool = False):
+    """The form of max or min that the arguments fit (method: called as x.max(...))."""
+    form, a = forms.bind(args, kwargs, method)
+    largest = forms is MAX
+    if form == 0:
+        return amax(a["input"]) if largest else amin(a["input"])
+    if form == 1:
+        pick = arithmetic.maximum if largest else arithmetic.minimum
+        return pick(a["input"], a["other"])
+    x, dim, keepdim = a["input"], a["dim"], a["keepdim"]
+    if largest:
+        return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
     return ValuesIndices(amin(x, dim, keepdim), argmin(x, dim, keepdim))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from minigen import backend
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
+from minigen.signatures import Overloads
 
 
 def _normalize_dim(dim: int, ndim: int, op: str) -> int:
@@ -396,3 +397,42 @@ class ToDevice(Function):
     def backward(self, gy):
         (x,) = self.inputs
         return ToDevice.apply(gy, device=x.device)
+
+
+TO = Overloads("to",
+               "Tensor input, Device device=None, dtype dtype=None, bool non_blocking=False, "
+               "bool copy=False",
+               "Tensor input, dtype dtype, bool non_blocking=False, bool copy=False",
+               "Tensor input, Tensor other, bool non_blocking=False, bool copy=False")
+
+
+def to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """Tensor.to in PyTorch's three forms: to(device=None, dtype=None), to(dtype) and
+    to(other) (other's device and dtype). Differentiable; returns x itself when nothing
+    changes, unless copy=True.
+
+    Unlike PyTorch: non_blocking is accepted and ignored (copies are synchronous).
+    """
+    form, a = TO.bind((x, *args), kwargs, method=True)
+    if form == 2:
+        device, dtype = a["other"].device, a["other"].dtype
+    else:
+        device, dtype = a.get("device"), a["dtype"]
+    y = x
+    if dtype is not None and np.dtype(dtype) != y.dtype:
+        y = Cast.apply(y, dtype=np.dtype(dtype))
+    if device is not None and backend.check_device(device) != y.device:
+        y = ToDevice.apply(y, device=backend.check_device(device))
+    if a["copy"] and y is x:
+        y = Clone.apply(x)
+    return y
+
+
+class Clone(Function):
+    """A copy of x with its own array; the gradient passes through unchanged."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
