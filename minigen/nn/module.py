@@ -26,6 +26,7 @@ import numpy as np
 
 from minigen import backend
 from minigen.autograd import Tensor, no_grad
+from minigen.left_out import stand_in
 
 
 class Parameter(Tensor):
@@ -141,7 +142,7 @@ class Module:
             found = self.__dict__.get(registry, {})
             if name in found:
                 return found[name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return stand_in("torch.nn.Module", name, type(self).__name__)
 
     def __delattr__(self, name: str) -> None:
         for registry in ("_parameters", "_buffers", "_modules"):
@@ -338,6 +339,9 @@ class Module:
 
     def double(self) -> Module:
         return self.to(np.float64)
+
+    def half(self) -> Module:
+        return self.to(np.float16)
 
     # ------------------------------------------------------------ state dict
 
