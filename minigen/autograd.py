@@ -109,6 +109,10 @@ class Tensor:
     data: the NumPy or CuPy array. grad: a Tensor of data's shape, or None.
     requires_grad: whether gradients flow to this tensor. creator: the
     Function that produced it (None for leaves, that is tensors made by the user).
+
+    Unlike PyTorch: Tensor(data, requires_grad, dtype, device) makes a tensor of data,
+    as minigen.tensor does; PyTorch's old Tensor(2, 3) for an empty 2 x 3 tensor is
+    minigen.empty(2, 3).
     """
 
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
@@ -151,7 +155,9 @@ class Tensor:
 
     @property
     def device(self) -> device:
-        """device('cpu') or device('cuda'), a str subclass: it equals 'cpu' or 'cuda'."""
+        """device('cpu') or device('cuda'), a str subclass: it equals 'cpu' or 'cuda'.
+
+        Unlike PyTorch: a tensor on the GPU reports device('cuda'), without an index."""
         return CUDA_DEVICE if backend.array_device(self.data) == backend.CUDA else CPU_DEVICE
 
     @property
@@ -207,6 +213,19 @@ class Tensor:
         """The data as a NumPy array (copied from the GPU if needed)."""
         return backend.to_device(self.data, backend.CPU)
 
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        """range(n) and list[i] with a one-element integer tensor n or i."""
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors of a single element can be converted to "
+                            f"an index, this one is {self.dtype}")
+        return int(self.item())
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
@@ -217,7 +236,9 @@ class Tensor:
 
     def to(self, *args, **kwargs) -> Tensor:
         """Move to a device ('cpu', 'cuda'), cast to a dtype, or both; differentiable.
-        x.to("cuda"), x.to(minigen.float64), x.to(device, dtype), x.to(other)."""
+        x.to("cuda"), x.to(minigen.float64), x.to(device, dtype), x.to(other).
+
+        Unlike PyTorch: non_blocking is accepted and changes nothing (copies wait)."""
         return shape_ops.to(self, *args, **kwargs)
 
     def cpu(self) -> Tensor:
@@ -427,7 +448,8 @@ class Tensor:
     def relu(self): return arithmetic.relu(self)
     def erf(self): return arithmetic.erf(self)
     def pow(self, exponent): return arithmetic.pow(self, exponent)
-    def clamp(self, min=None, max=None): return arithmetic.clamp(self, min, max)  # noqa: A002
+    def clamp(self, *args, **kwargs):
+        return arithmetic.clamp_form((self, *args), kwargs, method=True)
     clip = clamp
     def maximum(self, other): return arithmetic.maximum(self, other)
     def minimum(self, other): return arithmetic.minimum(self, other)
@@ -524,8 +546,7 @@ class Tensor:
     def unsqueeze(self, dim): return shape_ops.unsqueeze(self, dim)
     def flatten(self, start_dim=0, end_dim=-1):
         return shape_ops.flatten(self, start_dim, end_dim)
-    def split(self, split_size_or_sections, dim=0):
-        return shape_ops.split(self, split_size_or_sections, dim)
+    def split(self, split_size, dim=0): return shape_ops.split(self, split_size, dim)
     def chunk(self, chunks, dim=0): return shape_ops.chunk(self, chunks, dim)
     def unbind(self, dim=0): return shape_ops.unbind(self, dim)
     def narrow(self, dim, start, length): return shape_ops.narrow(self, dim, start, length)
@@ -553,7 +574,7 @@ class Tensor:
 
 
 class Function:
-    """One differentiable op. Subclasses write:
+    """One differentiable op (torch.autograd.Function). Subclasses write:
 
     forward(self, *arrays) -> array       on raw NumPy/CuPy arrays
     backward(self, gy) -> Tensor(s)       with Tensor ops, one gradient per input
@@ -564,6 +585,10 @@ class Function:
     `self.inputs` holds the input Tensors, `self.output()` the output Tensor, and
     `self.needs_input_grad` (one bool per input) says which gradients are wanted,
     so a backward may return None for the others and save the work.
+
+    Unlike PyTorch: forward and backward are methods of the node (no ctx, no
+    save_for_backward): forward takes raw NumPy or CuPy arrays, backward Tensors, and
+    the op's settings are keyword parameters of Op.apply(x, dim=1).
     """
 
     inputs: tuple[Tensor, ...]
@@ -830,11 +855,13 @@ def _own_gradient(g: Tensor, stored: set[int]) -> Tensor:
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
-         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+         create_graph: bool = False, only_inputs: bool = True,
+         allow_unused: bool = False) -> tuple:
     """Return d(outputs)/d(inputs) as a tuple, without touching any .grad.
 
     Only the part of the graph between the inputs and the outputs is differentiated.
     With create_graph=True the result is itself differentiable (WGAN-GP's penalty).
+    only_inputs is PyTorch's old argument, which changes nothing there either.
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -859,6 +886,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
                 f"input {i} of grad() was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it")
     return tuple(grads.get(id(x)) for x in inputs)
+
+
+def __getattr__(name: str):
+    """torch.autograd's names that minigen leaves out (Variable, ...): their stand-ins."""
+    return stand_in("torch.autograd", name, __name__)
 
 
 # The ops need Tensor and Function, so they are imported after both exist.

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from minigen import backend
+from minigen.left_out import stand_in
 
 
 def is_available() -> bool:
@@ -42,3 +43,7 @@ def empty_cache() -> None:
     """Give CuPy's cached, unused GPU memory back to the driver."""
     if backend.gpu_in_use():
         backend.cupy_module().get_default_memory_pool().free_all_blocks()
+
+
+def __getattr__(name: str):
+    return stand_in("torch.cuda", name, __name__)

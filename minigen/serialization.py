@@ -26,15 +26,16 @@ def save(obj: dict, f: str | os.PathLike) -> None:
     checkpoint.save(f, obj)
 
 
-def load(f: str | os.PathLike, map_location: Any = None, weights_only: bool = True) -> dict:
+def load(f: str | os.PathLike, map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = None) -> dict:
     """Read what save() wrote, checked against its manifest.
 
     Unlike PyTorch: the values come back as NumPy arrays (numbers as 0-d arrays), which
     Module.load_state_dict and Optimizer.load_state_dict take and move to the model's
-    device, so map_location changes nothing; weights_only=False is refused, since a
-    checkpoint never holds objects.
+    device, so map_location changes nothing; pickle_module and weights_only=False are
+    refused, since a minigen checkpoint never holds pickled objects.
     """
-    if not weights_only:
-        raise ValueError("load: minigen checkpoints hold only arrays, so weights_only=False "
-                         "has nothing more to load")
+    if pickle_module is not None or weights_only is False:
+        raise ValueError("load: minigen checkpoints hold only arrays and never use pickle, "
+                         "so pickle_module and weights_only=False have nothing to load")
     return checkpoint.load(f)

@@ -7,7 +7,6 @@ be differentiated again.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
 from minigen.ops.shape import sum_to
+from minigen.signatures import Overloads
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Tensor:
@@ -637,23 +637,31 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     return where(mask_array, value, x)
 
 
-def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-    """x clipped to [min, max]; a bound left as None is not applied. The bounds are
-    numbers, or tensors that broadcast with x (then clamp is maximum, then minimum).
+CLAMP = Overloads("clamp", "Tensor input, Tensor min=None, Tensor max=None",
+                  "Tensor input, Number min=None, Number max=None")
+
+
+def clamp(*args: Any, **kwargs: Any) -> Tensor:
+    """clamp(x, min=None, max=None): x clipped to [min, max]; a bound left as None is not
+    applied. The bounds are both numbers, or both tensors that broadcast with x (then
+    clamp is maximum, then minimum).
 
     Unlike PyTorch: with tensor bounds, where x equals a bound the gradient is shared
     half and half between them (as maximum and minimum share it).
     """
-    if min is None and max is None:
+    return clamp_form(args, kwargs)
+
+
+def clamp_form(args: tuple, kwargs: dict, method: bool = False) -> Tensor:
+    """The form of clamp the arguments fit (method: called as x.clamp(...))."""
+    form, a = CLAMP.bind(args, kwargs, method)
+    x, low, high = a["input"], a["min"], a["max"]
+    if low is None and high is None:
         raise ValueError("clamp: give at least one of min and max")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        y = x if min is None else maximum(x, min)
-        return y if max is None else minimum(y, max)
-    for name, bound in (("min", min), ("max", max)):
-        if bound is not None and not isinstance(bound, numbers.Number):
-            raise TypeError(f"clamp: {name} must be a number or a tensor, got "
-                            f"{type(bound).__name__} {bound!r}")
-    return Clamp.apply(x, min=min, max=max)
+    if form == 0:
+        y = x if low is None else maximum(x, low)
+        return y if high is None else minimum(y, high)
+    return Clamp.apply(x, min=low, max=high)
 
 
 def elementwise_comparison(name: str, a: Any, b: Any) -> Tensor:

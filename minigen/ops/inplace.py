@@ -26,13 +26,16 @@ from minigen.autograd import Tensor, is_grad_enabled, no_grad
 from minigen.ops.shape import _check_gpu_index_bounds, _index_arrays, _normalize_dim, _unwrap_key
 
 LEAF_ERROR = "a leaf Variable that requires grad is being used in an in-place operation."
+# x[i] = v writes into the view x[i] first, so PyTorch names a view
+VIEW_OF_LEAF_ERROR = ("a view of a leaf Variable that requires grad is being used in an "
+                      "in-place operation.")
 
 
-def check_writable(x: Tensor, op: str, *values: Any) -> None:
+def check_writable(x: Tensor, op: str, *values: Any, leaf_error: str = LEAF_ERROR) -> None:
     """Raise if `op` may not overwrite x, by the rules in the module docstring."""
     if is_grad_enabled():
         if x.requires_grad and x.is_leaf:
-            raise RuntimeError(LEAF_ERROR)
+            raise RuntimeError(leaf_error)
         if x.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in values):
             raise RuntimeError(
                 f"{op}: this tensor is part of a graph (it, or the value written into it, "
@@ -119,7 +122,8 @@ def copy_(x: Tensor, src: Any) -> Tensor:
 
 def setitem(x: Tensor, key: Any, value: Any) -> None:
     """x[key] = value, as in PyTorch, under the in-place rules."""
-    check_writable(x, "index assignment (x[...] = value)", value)
+    check_writable(x, "index assignment (x[...] = value)", value,
+                   leaf_error=VIEW_OF_LEAF_ERROR)
     key = _unwrap_key(key)
     if x.device == backend.CUDA:
         _check_gpu_index_bounds(x, key)
