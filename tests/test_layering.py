@@ -12,7 +12,7 @@ The layers, lowest first; a module may import its own layer and those below (REA
     5  plot
     6  recipes, __main__, exercises,  the command line and the tooling (torch_table writes
        torch_table                    docs/torch_compat.md)
-    7  lessons.*, benchmarks.*
+    7  lessons.*, benchmarks.*, examples.*
 
 One exception: the package minigen/__init__.py counts as layer 1 for those who import
 it (`import minigen as mg` is fine from layer 1 up), but it re-exports nn, optim and
@@ -43,11 +43,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("plot",),
     ("recipes", "__main__", "exercises", "torch_table"),
-    ("lessons", "benchmarks"),
+    ("lessons", "benchmarks", "examples"),
 ]
 PACKAGE_MAY_IMPORT = 2  # minigen/__init__.py imports checkpoint, nn, optim, utils, ...
 LESSON = re.compile(r"lessons\.ch\d\d_\w+$")  # a chapter's lesson; lessons.common is not one
-CHECKED = ("minigen", "lessons", "benchmarks")
+CHECKED = ("minigen", "lessons", "benchmarks", "examples")
 
 
 # ---------------------------------------------------------------- the checker
