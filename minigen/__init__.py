@@ -61,6 +61,7 @@ from minigen.left_out import stand_in
 from minigen.ops.arithmetic import (
                               abs,
                               add,
+                              atanh,
                               ceil,
                               clamp,
                               cos,
@@ -220,7 +221,8 @@ __all__ = [
     "full_like", "linspace", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like",
     "randint", "randn", "randn_like", "randperm", "tensor", "zeros", "zeros_like",
     "device",
-    "abs", "add", "ceil", "clamp", "clip", "cos", "div", "erf", "exp", "expm1", "floor", "lerp",
+    "abs", "add", "atanh", "ceil", "clamp", "clip", "cos", "div", "erf", "exp", "expm1", "floor",
+    "lerp",
     "log", "log1p", "log2", "log10", "masked_fill", "maximum", "minimum", "mul", "neg",
     "nonzero", "pow", "reciprocal", "relu", "round", "rsqrt", "sigmoid", "sign", "sin", "sqrt",
     "square", "sub", "tanh", "trunc", "where",

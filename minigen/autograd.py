@@ -444,6 +444,7 @@ class Tensor:
     def sin(self): return arithmetic.sin(self)
     def cos(self): return arithmetic.cos(self)
     def tanh(self): return arithmetic.tanh(self)
+    def atanh(self): return arithmetic.atanh(self)
     def sigmoid(self): return arithmetic.sigmoid(self)
     def relu(self): return arithmetic.relu(self)
     def erf(self): return arithmetic.erf(self)

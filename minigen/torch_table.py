@@ -36,8 +36,8 @@ SURFACE: dict[str, list[str]] = {
         empty_like rand randn rand_like randn_like randint randperm normal bernoulli
         multinomial arange linspace eye manual_seed
         abs add sub mul div neg pow exp expm1 log log1p log2 log10 sqrt rsqrt reciprocal
-        square sin cos tanh sigmoid relu erf clamp clip floor ceil round trunc sign lerp
-        maximum minimum where masked_fill nonzero
+        square sin cos tanh atanh sigmoid relu erf clamp clip floor ceil round trunc sign
+        lerp maximum minimum where masked_fill nonzero
         lt le gt ge eq ne equal allclose isclose isnan isinf isfinite logical_and
         logical_or logical_xor logical_not
         sum mean std var max min amax amin argmax argmin logsumexp cumsum all any norm
@@ -59,7 +59,7 @@ SURFACE: dict[str, list[str]] = {
         detach clone contiguous requires_grad_ backward retain_grad
         new_tensor new_zeros new_ones new_full new_empty
         add sub mul div neg pow exp expm1 log log1p log2 log10 sqrt rsqrt reciprocal square
-        abs sign floor ceil round trunc sin cos tanh sigmoid relu erf clamp clip maximum
+        abs sign floor ceil round trunc sin cos tanh atanh sigmoid relu erf clamp clip maximum
         minimum lerp where masked_fill nonzero matmul mm bmm dot outer
         lt le gt ge eq ne equal allclose isclose isnan isinf isfinite logical_and
         logical_or logical_xor logical_not

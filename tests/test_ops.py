@@ -170,6 +170,7 @@ UNARY = [
     Unary("square", lambda x: x.square(), np.square, twice=True),
     Unary("clone", lambda x: x.clone(), np.copy, twice=True),
     Unary("log1p", mg.log1p, np.log1p, floats(-0.5, 3.0), twice=True),
+    Unary("atanh", mg.atanh, np.arctanh, floats(-0.8, 0.8), twice=True),
     Unary("expm1", mg.expm1, np.expm1, floats(-3, 3), twice=True),
     Unary("log2", mg.log2, np.log2, positive),
     Unary("log10", mg.log10, np.log10, positive),

@@ -411,6 +411,18 @@ class Expm1(Function):
         return gy * (self.output() + 1.0)  # d/dx (e^x - 1) = e^x = y + 1
 
 
+class Atanh(Function):
+    """atanh(x) = log((1 + x) / (1 - x)) / 2, for -1 < x < 1 (the continuous Bernoulli's
+    normalising constant uses it)."""
+
+    def forward(self, x):
+        return get_array_module(x).arctanh(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy / (1.0 - x * x)
+
+
 class Rounding(Function):
     """A step function: 'floor', 'ceil', 'trunc', 'rint' (round half to even) or 'sign'.
 
@@ -486,6 +498,10 @@ def log1p(x: Tensor) -> Tensor:
 
 def expm1(x: Tensor) -> Tensor:
     return Expm1.apply(x)
+
+
+def atanh(x: Tensor) -> Tensor:
+    return Atanh.apply(x)
 
 
 def log2(x: Tensor) -> Tensor:
