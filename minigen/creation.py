@@ -11,6 +11,7 @@ import numpy as np
 
 from minigen import backend
 from minigen.autograd import Tensor
+from minigen.ops.sorting import stable_argsort
 from minigen.signatures import Overloads, argument_error
 
 
@@ -196,7 +197,7 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False) -> T
         u = backend.uniform(p.shape, np.float64, probs.device)
         with np.errstate(divide="ignore"):
             keys = xp.log(p) - xp.log(-xp.log(u))  # log p + Gumbel(0, 1) noise
-        picks = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+        picks = stable_argsort(-keys, axis=1)[:, :num_samples]
     picks = picks.astype(np.int64)
     return _make(picks if probs.ndim == 2 else picks[0], False)
 

@@ -5,9 +5,19 @@ input with those indices, so their gradient flows back to where each value came 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from minigen.autograd import Tensor, ValuesIndices
 from minigen.backend import get_array_module
 from minigen.ops.shape import _normalize_dim, gather, narrow
+
+
+def stable_argsort(keys, axis: int):
+    """argsort that keeps equal keys in their order: NumPy's kind='stable'; CuPy's argsort
+    is always stable and (in older versions) takes no kind."""
+    if isinstance(keys, np.ndarray):
+        return keys.argsort(axis=axis, kind="stable")
+    return keys.argsort(axis=axis)
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
@@ -21,7 +31,7 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
         keys = -keys  # ascending order of -x: descending, and ties stay in order
     if x.ndim == 0:
         return Tensor._from_op(xp.zeros((), dtype=xp.int64), None)
-    return Tensor._from_op(xp.argsort(keys, axis=dim, kind="stable").astype(xp.int64), None)
+    return Tensor._from_op(stable_argsort(keys, dim).astype(xp.int64), None)
 
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
