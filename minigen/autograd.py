@@ -210,7 +210,10 @@ class Tensor:
 
     # ----- conversion
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU if needed)."""
+        """The data as a NumPy array (copied from the GPU if needed).
+
+        Unlike PyTorch: a tensor that requires grad needs no detach() first, and a GPU
+        tensor no cpu(); the array is a copy for a GPU tensor, shared for a CPU one."""
         return backend.to_device(self.data, backend.CPU)
 
     def __float__(self) -> float:

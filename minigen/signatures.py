@@ -73,7 +73,9 @@ KINDS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-class Parameter(NamedTuple):
+class Argument(NamedTuple):
+    """One argument of a form: its kind, its name and its default as written."""
+
     kind: str
     name: str
     default: str | None  # as written in the form; None: required
@@ -95,7 +97,7 @@ class Form:
 
     def __init__(self, text: str):
         self.text = text
-        self.parameters: list[Parameter] = []
+        self.arguments: list[Argument] = []
         keyword_only = False
         for part in (p.strip() for p in text.split(",") if p.strip()):
             if part == "*":
@@ -106,22 +108,22 @@ class Form:
             if kind not in KINDS:
                 raise ValueError(f"Form {text!r}: unknown kind {kind!r}; expected one of "
                                  f"{list(KINDS)}")
-            self.parameters.append(Parameter(kind, name, default.strip() or None,
+            self.arguments.append(Argument(kind, name, default.strip() or None,
                                              keyword_only))
 
     def bind(self, args: Sequence, kwargs: dict) -> dict[str, Any] | None:
-        """{name: value} for every parameter (defaults filled in), or None if the call
+        """{name: value} for every argument (defaults filled in), or None if the call
         does not fit this form."""
-        positional = [p for p in self.parameters if not p.keyword_only]
+        positional = [p for p in self.arguments if not p.keyword_only]
         if len(args) > len(positional):
             return None
         bound = {p.name: value for p, value in zip(positional, args)}
-        by_name = {p.name: p for p in self.parameters}
+        by_name = {p.name: p for p in self.arguments}
         for name, value in kwargs.items():
             if name not in by_name or name in bound:
                 return None
             bound[name] = value
-        for p in self.parameters:
+        for p in self.arguments:
             if p.name not in bound:
                 if p.default is None:
                     return None
@@ -132,9 +134,9 @@ class Form:
 
     def describe(self, skip: int = 0) -> str:
         """' * (Tensor input, int dim)', as in PyTorch's error; `skip` leaves out the first
-        parameters (a method's self)."""
+        arguments (a method's self)."""
         shown, star = [], False
-        for p in self.parameters[skip:]:
+        for p in self.arguments[skip:]:
             if p.keyword_only and not star:
                 shown.append("*")
                 star = True
