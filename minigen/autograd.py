@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from minigen import backend
+from minigen.devices import CPU_DEVICE, CUDA_DEVICE, device
+from minigen.left_out import LEFT_OUT, stand_in
 
 # ---------------------------------------------------------------- grad mode
 
@@ -46,6 +48,28 @@ def no_grad():
 def enable_grad():
     """Context manager: record the graph again, even inside no_grad()."""
     return _set_grad_enabled(True)
+
+
+def inference_mode(mode: bool = True):
+    """Context manager (and decorator), as no_grad() when mode is True.
+
+    Unlike PyTorch: it is no_grad(); the tensors made inside are ordinary tensors."""
+    return _set_grad_enabled(not mode)
+
+
+class set_grad_enabled:  # noqa: N801 (PyTorch's name)
+    """Turn recording the graph on or off: called, set_grad_enabled(False) stays in force;
+    as a context manager, `with set_grad_enabled(False):`, until the block ends."""
+
+    def __init__(self, mode: bool):
+        self.previous = _GradMode.enabled
+        _GradMode.enabled = bool(mode)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _GradMode.enabled = self.previous
 
 
 # ---------------------------------------------------------------- Tensor
@@ -85,6 +109,10 @@ class Tensor:
     data: the NumPy or CuPy array. grad: a Tensor of data's shape, or None.
     requires_grad: whether gradients flow to this tensor. creator: the
     Function that produced it (None for leaves, that is tensors made by the user).
+
+    Unlike PyTorch: Tensor(data, requires_grad, dtype, device) makes a tensor of data,
+    as minigen.tensor does; PyTorch's old Tensor(2, 3) for an empty 2 x 3 tensor is
+    minigen.empty(2, 3).
     """
 
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
@@ -126,8 +154,11 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def device(self) -> str:
-        return backend.array_device(self.data)
+    def device(self) -> device:
+        """device('cpu') or device('cuda'), a str subclass: it equals 'cpu' or 'cuda'.
+
+        Unlike PyTorch: a tensor on the GPU reports device('cuda'), without an index."""
+        return CUDA_DEVICE if backend.array_device(self.data) == backend.CUDA else CPU_DEVICE
 
     @property
     def is_leaf(self) -> bool:
@@ -179,8 +210,24 @@ class Tensor:
 
     # ----- conversion
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU if needed)."""
+        """The data as a NumPy array (copied from the GPU if needed).
+
+        Unlike PyTorch: a tensor that requires grad needs no detach() first, and a GPU
+        tensor no cpu(); the array is a copy for a GPU tensor, shared for a CPU one."""
         return backend.to_device(self.data, backend.CPU)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        """range(n) and list[i] with a one-element integer tensor n or i."""
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors of a single element can be converted to "
+                            f"an index, this one is {self.dtype}")
+        return int(self.item())
 
     def item(self):
         if self.data.size != 1:
@@ -190,20 +237,12 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
-    def to(self, target: Any) -> Tensor:
-        """Move to a device ('cpu', 'cuda') or cast to a dtype; differentiable."""
-        if isinstance(target, str) and target.split(":")[0] in (backend.CPU, backend.CUDA):
-            if backend.check_device(target) == self.device:
-                return self
-            return shape_ops.ToDevice.apply(self, device=backend.check_device(target))
-        try:
-            dtype = np.dtype(target)
-        except TypeError:
-            raise ValueError(f"to: unknown device or dtype {target!r}; expected 'cpu', "
-                             "'cuda' or a dtype such as minigen.float64") from None
-        if dtype == self.dtype:
-            return self
-        return shape_ops.Cast.apply(self, dtype=dtype)
+    def to(self, *args, **kwargs) -> Tensor:
+        """Move to a device ('cpu', 'cuda'), cast to a dtype, or both; differentiable.
+        x.to("cuda"), x.to(minigen.float64), x.to(device, dtype), x.to(other).
+
+        Unlike PyTorch: non_blocking is accepted and changes nothing (copies wait)."""
+        return shape_ops.to(self, *args, **kwargs)
 
     def cpu(self) -> Tensor:
         return self.to(backend.CPU)
@@ -220,6 +259,66 @@ class Tensor:
     def long(self) -> Tensor:
         return self.to(np.int64)
 
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device == backend.CUDA
+
+    def nelement(self) -> int:
+        return self.numel()
+
+    def element_size(self) -> int:
+        return int(self.dtype.itemsize)
+
+    @property
+    def grad_fn(self) -> Function | None:
+        """The Function that made this tensor (creator); None for a leaf.
+
+        Unlike PyTorch: it is minigen's Function node, with inputs rather than
+        next_functions."""
+        return self.creator
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """np.asarray(x): the data as a NumPy array (copied from the GPU if needed)."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    # ----- new tensors with this one's dtype and device (x.new_zeros(3, 4))
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return creation.tensor(data, dtype=dtype or self.dtype, device=self.device,
+                               requires_grad=requires_grad)
+
+    def new_zeros(self, *size: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return creation.zeros(*size, dtype=dtype or self.dtype, device=self.device,
+                              requires_grad=requires_grad)
+
+    def new_ones(self, *size: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return creation.ones(*size, dtype=dtype or self.dtype, device=self.device,
+                             requires_grad=requires_grad)
+
+    def new_empty(self, *size: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return creation.empty(*size, dtype=dtype or self.dtype, device=self.device,
+                              requires_grad=requires_grad)
+
+    def new_full(self, size: Sequence[int], fill_value: float, dtype: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        return creation.full(size, fill_value, dtype=dtype or self.dtype, device=self.device,
+                             requires_grad=requires_grad)
+
     # ----- autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind not in "fc":
@@ -231,6 +330,10 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
+    def clone(self) -> Tensor:
+        """A copy with its own array, in the graph (its gradient flows back to self)."""
+        return shape_ops.Clone.apply(self)
+
     def detach(self) -> Tensor:
         """A new leaf sharing this data, cut from the graph."""
         return Tensor._from_op(self.data, None)
@@ -241,14 +344,15 @@ class Tensor:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
 
-    def backward(self, grad: Any = None, retain_graph: bool | None = None,
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's .grad.
 
-        grad: the cotangent dL/d(self); may be omitted only for a one-element tensor.
+        gradient: the cotangent dL/d(self); may be left out only for a one-element tensor.
         create_graph: record the backward pass so the gradients can be differentiated.
         """
-        backward([self], None if grad is None else [grad], retain_graph, create_graph)
+        backward([self], None if gradient is None else [gradient], retain_graph,
+                 create_graph)
 
     def zero_grad_(self) -> None:
         self.grad = None
@@ -270,33 +374,128 @@ class Tensor:
     def __matmul__(self, other): return linalg.matmul(self, other)
     def __rmatmul__(self, other): return linalg.matmul(other, self)
 
-    # ----- comparisons: boolean tensors, no gradient
+    # ----- x += y: in place where PyTorch's rules allow it (see ops/inplace.py)
+    def __iadd__(self, other): return self._in_place_operator("add_", arithmetic.add, other)
+    def __isub__(self, other): return self._in_place_operator("sub_", arithmetic.sub, other)
+    def __imul__(self, other): return self._in_place_operator("mul_", arithmetic.mul, other)
+    def __itruediv__(self, other):
+        return self._in_place_operator("div_", arithmetic.div, other)
+
+    def _in_place_operator(self, op: str, fn: Callable, other: Any) -> Tensor:
+        """x += y writes into x, as in PyTorch, except where x or y is in a graph (grad
+        mode on and either requires grad): there it is x = x + y, a new tensor in the
+        graph, since minigen does not record in-place ops. A leaf that requires grad
+        is refused, as PyTorch refuses it."""
+        in_graph = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        if _GradMode.enabled and in_graph:
+            if self.requires_grad and self.is_leaf:
+                raise RuntimeError(inplace.LEAF_ERROR)
+            return fn(self, other)
+        return inplace.in_place(self, op, fn, other)
+
+    # ----- comparisons: boolean tensors, no gradient (see ops/comparison.py)
     def __lt__(self, other): return elementwise_comparison("less", self, other)
     def __le__(self, other): return elementwise_comparison("less_equal", self, other)
     def __gt__(self, other): return elementwise_comparison("greater", self, other)
     def __ge__(self, other): return elementwise_comparison("greater_equal", self, other)
     def __eq__(self, other): return elementwise_comparison("equal", self, other)  # type: ignore
     def __ne__(self, other): return elementwise_comparison("not_equal", self, other)  # type: ignore
-    def __invert__(self): return arithmetic.logical_not(self)
+    def __invert__(self): return comparison.logical_not(self)
     def __and__(self, other): return elementwise_comparison("logical_and", self, other)
     def __or__(self, other): return elementwise_comparison("logical_or", self, other)
+    def __xor__(self, other): return elementwise_comparison("logical_xor", self, other)
+    def lt(self, other): return comparison.lt(self, other)
+    def le(self, other): return comparison.le(self, other)
+    def gt(self, other): return comparison.gt(self, other)
+    def ge(self, other): return comparison.ge(self, other)
+    def eq(self, other): return comparison.eq(self, other)
+    def ne(self, other): return comparison.ne(self, other)
+    def equal(self, other): return comparison.equal(self, other)
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return comparison.allclose(self, other, rtol, atol, equal_nan)
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return comparison.isclose(self, other, rtol, atol, equal_nan)
+    def isnan(self): return comparison.isnan(self)
+    def isinf(self): return comparison.isinf(self)
+    def isfinite(self): return comparison.isfinite(self)
+    def logical_not(self): return comparison.logical_not(self)
+    def logical_and(self, other): return comparison.logical_and(self, other)
+    def logical_or(self, other): return comparison.logical_or(self, other)
+    def logical_xor(self, other): return comparison.logical_xor(self, other)
 
     # ----- elementwise methods
+    def add(self, other, *, alpha=1): return arithmetic.add(self, other, alpha=alpha)
+    def sub(self, other, *, alpha=1): return arithmetic.sub(self, other, alpha=alpha)
+    def mul(self, other): return arithmetic.mul(self, other)
+    def div(self, other): return arithmetic.div(self, other)
+    def neg(self): return arithmetic.neg(self)
     def exp(self): return arithmetic.exp(self)
+    def expm1(self): return arithmetic.expm1(self)
     def log(self): return arithmetic.log(self)
+    def log1p(self): return arithmetic.log1p(self)
+    def log2(self): return arithmetic.log2(self)
+    def log10(self): return arithmetic.log10(self)
     def sqrt(self): return arithmetic.sqrt(self)
+    def rsqrt(self): return arithmetic.rsqrt(self)
+    def reciprocal(self): return arithmetic.reciprocal(self)
     def abs(self): return arithmetic.abs(self)
+    def sign(self): return arithmetic.sign(self)
+    def floor(self): return arithmetic.floor(self)
+    def ceil(self): return arithmetic.ceil(self)
+    def trunc(self): return arithmetic.trunc(self)
+    def round(self, *, decimals=0): return arithmetic.round(self, decimals=decimals)
     def sin(self): return arithmetic.sin(self)
     def cos(self): return arithmetic.cos(self)
     def tanh(self): return arithmetic.tanh(self)
+    def atanh(self): return arithmetic.atanh(self)
     def sigmoid(self): return arithmetic.sigmoid(self)
     def relu(self): return arithmetic.relu(self)
+    def erf(self): return arithmetic.erf(self)
     def pow(self, exponent): return arithmetic.pow(self, exponent)
-    def clamp(self, min=None, max=None): return arithmetic.clamp(self, min, max)  # noqa: A002
+    def clamp(self, *args, **kwargs):
+        return arithmetic.clamp_form((self, *args), kwargs, method=True)
     clip = clamp
     def maximum(self, other): return arithmetic.maximum(self, other)
     def minimum(self, other): return arithmetic.minimum(self, other)
     def square(self): return arithmetic.mul(self, self)
+    def lerp(self, end, weight): return arithmetic.lerp(self, end, weight)
+    def where(self, condition, other): return arithmetic.where(condition, self, other)
+    def masked_fill(self, mask, value): return arithmetic.masked_fill(self, mask, value)
+    def nonzero(self, *, as_tuple=False): return arithmetic.nonzero(self, as_tuple=as_tuple)
+    def matmul(self, other): return linalg.matmul(self, other)
+    def mm(self, other): return linalg.mm(self, other)
+    def bmm(self, other): return linalg.bmm(self, other)
+    def dot(self, other): return linalg.dot(self, other)
+    def outer(self, other): return linalg.outer(self, other)
+
+    # ----- in place (see ops/inplace.py): under no_grad() for tensors that require grad
+    def zero_(self): return inplace.zero_(self)
+    def fill_(self, value): return inplace.fill_(self, value)
+    def copy_(self, src): return inplace.copy_(self, src)
+    def add_(self, other, *, alpha=1):
+        return inplace.in_place(self, "add_", arithmetic.add, other, alpha=alpha)
+    def sub_(self, other, *, alpha=1):
+        return inplace.in_place(self, "sub_", arithmetic.sub, other, alpha=alpha)
+    def mul_(self, other): return inplace.in_place(self, "mul_", arithmetic.mul, other)
+    def div_(self, other): return inplace.in_place(self, "div_", arithmetic.div, other)
+    def pow_(self, exponent): return inplace.in_place(self, "pow_", arithmetic.pow, exponent)
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return inplace.in_place(self, "clamp_", arithmetic.clamp, min, max)
+    clip_ = clamp_
+    def neg_(self): return inplace.in_place(self, "neg_", arithmetic.neg)
+    def abs_(self): return inplace.in_place(self, "abs_", arithmetic.abs)
+    def exp_(self): return inplace.in_place(self, "exp_", arithmetic.exp)
+    def log_(self): return inplace.in_place(self, "log_", arithmetic.log)
+    def sqrt_(self): return inplace.in_place(self, "sqrt_", arithmetic.sqrt)
+    def sigmoid_(self): return inplace.in_place(self, "sigmoid_", arithmetic.sigmoid)
+    def tanh_(self): return inplace.in_place(self, "tanh_", arithmetic.tanh)
+    def relu_(self): return inplace.in_place(self, "relu_", arithmetic.relu)
+    def masked_fill_(self, mask, value):
+        return inplace.in_place(self, "masked_fill_", arithmetic.masked_fill, mask, value)
+    def uniform_(self, a=0.0, b=1.0): return inplace.uniform_(self, a, b)
+    def normal_(self, mean=0.0, std=1.0): return inplace.normal_(self, mean, std)
+    def scatter_(self, dim, index, src): return inplace.scatter_(self, dim, index, src)
+    def __setitem__(self, key, value): inplace.setitem(self, key, value)
 
     # ----- reductions (see ops/reduce.py)
     def sum(self, dim=None, keepdim=False): return reduce.sum(self, dim, keepdim)
@@ -304,39 +503,86 @@ class Tensor:
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return reduce.var(self, dim, unbiased, keepdim, correction)
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
-        return reduce.var(self, dim, unbiased, keepdim, correction).sqrt()
-    def max(self, dim=None, keepdim=False): return reduce.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return reduce.min(self, dim, keepdim)
+        return reduce.std(self, dim, unbiased, keepdim, correction)
+    def max(self, *args, **kwargs):
+        return reduce.max_or_min(reduce.MAX, (self, *args), kwargs, method=True)
+    def min(self, *args, **kwargs):
+        return reduce.max_or_min(reduce.MIN, (self, *args), kwargs, method=True)
     def amax(self, dim=None, keepdim=False): return reduce.amax(self, dim, keepdim)
     def amin(self, dim=None, keepdim=False): return reduce.amin(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return reduce.argmax(self, dim, keepdim)
     def argmin(self, dim=None, keepdim=False): return reduce.argmin(self, dim, keepdim)
     def logsumexp(self, dim, keepdim=False): return reduce.logsumexp(self, dim, keepdim)
-    def all(self): return Tensor._from_op(self.data.all(), None)
-    def any(self): return Tensor._from_op(self.data.any(), None)
+    def softmax(self, dim): return reduce.softmax(self, dim)
+    def log_softmax(self, dim): return reduce.log_softmax(self, dim)
+    def cumsum(self, dim): return reduce.cumsum(self, dim)
+    def norm(self, p="fro", dim=None, keepdim=False): return reduce.norm(self, p, dim, keepdim)
+    def all(self, dim=None, keepdim=False): return reduce.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return reduce.any(self, dim, keepdim)
+    def sort(self, dim=-1, descending=False, stable=False):
+        return sorting.sort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return sorting.argsort(self, dim, descending, stable)
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+        return sorting.topk(self, k, dim, largest, sorted)
 
     # ----- shapes (see ops/shape.py)
     def reshape(self, *shape): return shape_ops.reshape(self, *shape)
-    def view(self, *shape): return shape_ops.reshape(self, *shape)
+    def reshape_as(self, other): return shape_ops.reshape(self, other.shape)
+
+    def view(self, *shape):
+        """Unlike PyTorch: reshape under another name, so it never refuses a tensor
+        that is not contiguous (minigen has no strides), and view(dtype) is left out."""
+        return shape_ops.reshape(self, *shape)
+
+    def view_as(self, other): return shape_ops.reshape(self, other.shape)
     def transpose(self, dim0, dim1): return shape_ops.transpose(self, dim0, dim1)
+    def t(self):
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with <= 2 dims, got shape {self.shape}")
+        return self.permute(*reversed(range(self.ndim)))
+
     def permute(self, *dims): return shape_ops.permute(self, *dims)
     def expand(self, *sizes): return shape_ops.expand(self, *sizes)
     def expand_as(self, other): return shape_ops.expand(self, *other.shape)
+    def repeat(self, *sizes): return shape_ops.repeat(self, *sizes)
     def squeeze(self, dim=None): return shape_ops.squeeze(self, dim)
     def unsqueeze(self, dim): return shape_ops.unsqueeze(self, dim)
     def flatten(self, start_dim=0, end_dim=-1):
         return shape_ops.flatten(self, start_dim, end_dim)
-    def split(self, split_size_or_sections, dim=0):
-        return shape_ops.split(self, split_size_or_sections, dim)
+    def split(self, split_size, dim=0): return shape_ops.split(self, split_size, dim)
     def chunk(self, chunks, dim=0): return shape_ops.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return shape_ops.unbind(self, dim)
+    def narrow(self, dim, start, length): return shape_ops.narrow(self, dim, start, length)
+    def gather(self, dim, index): return shape_ops.gather(self, dim, index)
+    def index_select(self, dim, index): return shape_ops.index_select(self, dim, index)
+    def masked_select(self, mask): return shape_ops.masked_select(self, mask)
+    def flip(self, dims): return shape_ops.flip(self, dims)
+    def roll(self, shifts, dims=None): return shape_ops.roll(self, shifts, dims)
+    def tril(self, diagonal=0): return shape_ops.tril(self, diagonal)
+    def triu(self, diagonal=0): return shape_ops.triu(self, diagonal)
+
+    def contiguous(self):
+        """self: minigen's arrays need no reordering for any op."""
+        return self
+
     def __getitem__(self, key): return shape_ops.getitem(self, key)
+
+
+
+# The Tensor methods PyTorch has and minigen leaves out (register_hook, ...): stand-ins that
+# say what to use instead when called (minigen/left_out.py). They are set on the class, as
+# the modules' are found by their __getattr__, because a __getattr__ on Tensor would slow
+# down every attribute lookup of every tensor (by about 25 ns, 10% of a small op).
+for _name in LEFT_OUT["torch.Tensor"]:
+    setattr(Tensor, _name, stand_in("torch.Tensor", _name, "Tensor"))
 
 
 # ---------------------------------------------------------------- Function
 
 
 class Function:
-    """One differentiable op. Subclasses write:
+    """One differentiable op (torch.autograd.Function). Subclasses write:
 
     forward(self, *arrays) -> array       on raw NumPy/CuPy arrays
     backward(self, gy) -> Tensor(s)       with Tensor ops, one gradient per input
@@ -347,6 +593,10 @@ class Function:
     `self.inputs` holds the input Tensors, `self.output()` the output Tensor, and
     `self.needs_input_grad` (one bool per input) says which gradients are wanted,
     so a backward may return None for the others and save the work.
+
+    Unlike PyTorch: forward and backward are methods of the node (no ctx, no
+    save_for_backward): forward takes raw NumPy or CuPy arrays, backward Tensors, and
+    the op's settings are keyword parameters of Op.apply(x, dim=1).
     """
 
     inputs: tuple[Tensor, ...]
@@ -593,18 +843,33 @@ def backward(tensors: Sequence[Tensor], grad_tensors=None, retain_graph: bool | 
     # every tensor that requires grad leads down to a leaf that requires grad
     grads = _backward_sweep(outputs, seeds, order, targets, _requires_grad, retain_graph,
                             create_graph)
+    stored: set[int] = set()
     for t in targets:
         g = grads.get(id(t))
         if g is not None:
-            t.grad = g if t.grad is None else t.grad + g
+            t.grad = _own_gradient(g, stored) if t.grad is None else t.grad + g
+
+
+def _own_gradient(g: Tensor, stored: set[int]) -> Tensor:
+    """g, or a copy of it where its array is already another tensor's .grad or is a
+    broadcast view: a + b gives a and b one gradient array, and x.sum() a broadcast one,
+    so an in-place op on one .grad (p.grad.zero_()) would change the other, or fail."""
+    data = g.data
+    broadcast = any(stride == 0 and size > 1 for stride, size in zip(data.strides, data.shape))
+    if broadcast or id(data) in stored:
+        g = shape_ops.Clone.apply(g)
+    stored.add(id(g.data))
+    return g
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
-         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+         create_graph: bool = False, only_inputs: bool = True,
+         allow_unused: bool = False) -> tuple:
     """Return d(outputs)/d(inputs) as a tuple, without touching any .grad.
 
     Only the part of the graph between the inputs and the outputs is differentiated.
     With create_graph=True the result is itself differentiable (WGAN-GP's penalty).
+    only_inputs is PyTorch's old argument, which changes nothing there either.
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -631,7 +896,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     return tuple(grads.get(id(x)) for x in inputs)
 
 
+def __getattr__(name: str):
+    """torch.autograd's names that minigen leaves out (Variable, ...): their stand-ins."""
+    return stand_in("torch.autograd", name, __name__)
+
+
 # The ops need Tensor and Function, so they are imported after both exist.
-from minigen.ops import arithmetic, linalg, reduce  # noqa: E402
+from minigen import creation  # noqa: E402
+from minigen.ops import arithmetic, comparison, inplace, linalg, reduce, sorting  # noqa: E402
 from minigen.ops import shape as shape_ops  # noqa: E402
 from minigen.ops.arithmetic import elementwise_comparison  # noqa: E402

@@ -446,11 +446,16 @@ class DataLoader:
             return self.num_samples // self.batch_size
         return math.ceil(self.num_samples / self.batch_size)
 
-    def __iter__(self) -> Iterator[Tensor | tuple[Tensor, ...]]:
+    def batch_indices(self) -> Iterator[np.ndarray]:
+        """The indices of each batch of one epoch (a new permutation with shuffle=True)."""
         n = self.num_samples
         order = self.generator.permutation(n) if self.shuffle else np.arange(n)
         for b in range(len(self)):
-            batch = self._gather(order[b * self.batch_size:(b + 1) * self.batch_size])
+            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+
+    def __iter__(self) -> Iterator[Tensor | tuple[Tensor, ...]]:
+        for indices in self.batch_indices():
+            batch = self._gather(indices)
             if self.transform is not None:
                 batch[0] = self.transform(batch[0])
             tensors = tuple(self._to_tensor(a) for a in batch)

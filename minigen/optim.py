@@ -14,13 +14,17 @@ graph is recorded. A parameter whose .grad is None is skipped.
 """
 from __future__ import annotations
 
+import bisect
 import math
+import sys
+import types
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from minigen import backend
 from minigen.autograd import Tensor, enable_grad, no_grad
+from minigen.left_out import stand_in
 
 # ---------------------------------------------------------------- Optimizer base
 
@@ -501,6 +505,37 @@ class StepLR(LRScheduler):
                 for base_lr in self.base_lrs]
 
 
+class MultiStepLR(LRScheduler):
+    """lr = base_lr * gamma^(number of milestones <= epoch): multiply by gamma at each
+    milestone epoch."""
+
+    def __init__(self, optimizer: Optimizer, milestones: list[int], gamma: float = 0.1,
+                 last_epoch: int = -1):
+        milestones = sorted(milestones)
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 0 for m in milestones):
+            raise ValueError(f"MultiStepLR: milestones must be ints >= 0, got {milestones}")
+        _check_number("MultiStepLR", "gamma", gamma)
+        self.milestones = milestones
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        passed = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base_lr * gamma^epoch: multiply by gamma every epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
+        _check_number("ExponentialLR", "gamma", gamma)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
+
+
 class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch); one function, or one per parameter group."""
 
@@ -603,6 +638,23 @@ class ExponentialMovingAverage:
                 backend.to_device(value, backend.array_device(current)), dtype=current.dtype)
 
 
-__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialMovingAverage",
-           "LRScheduler", "LambdaLR", "Optimizer", "StepLR", "adam_step", "clip_grad_norm_",
-           "clip_grad_value_"]
+# PyTorch keeps the schedules in the module torch.optim.lr_scheduler. minigen keeps them
+# here, beside the optimisers, and gives them that module name too, so that both
+# optim.lr_scheduler.StepLR and `from minigen.optim.lr_scheduler import StepLR` work.
+lr_scheduler = types.ModuleType(__name__ + ".lr_scheduler",
+                                "Learning-rate schedules (defined in minigen.optim).")
+for _schedule in (LRScheduler, StepLR, MultiStepLR, ExponentialLR, LambdaLR, CosineAnnealingLR):
+    setattr(lr_scheduler, _schedule.__name__, _schedule)
+lr_scheduler.__getattr__ = lambda name: stand_in("torch.optim.lr_scheduler", name,
+                                                 lr_scheduler.__name__)
+sys.modules[lr_scheduler.__name__] = lr_scheduler
+
+
+def __getattr__(name: str):
+    """An optimiser PyTorch has and minigen leaves out: its stand-in, saying what to use."""
+    return stand_in("torch.optim", name, __name__)
+
+
+__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR",
+           "ExponentialMovingAverage", "LRScheduler", "LambdaLR", "MultiStepLR", "Optimizer",
+           "StepLR", "adam_step", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler"]

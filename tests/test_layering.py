@@ -4,14 +4,15 @@ above its own, no lesson imports another, and importing one model loads that mod
 The layers, lowest first; a module may import its own layer and those below (README.md,
 "Which module may import which", draws the same table):
 
-    0  backend
-    1  autograd, ops.*, creation, the package minigen/__init__.py
-    2  nn.*, optim, gradcheck, checkpoint, testing, datasets
+    0  backend, devices, left_out
+    1  autograd, ops.*, creation, signatures, cuda, backends, the package minigen/__init__.py
+    2  nn.*, optim, gradcheck, checkpoint, testing, datasets, serialization, utils.*
     3  metrics, train                 generic tools for any Module
     4  models.*                       the book's models; they train and score with layer 3
     5  plot
-    6  recipes, __main__, exercises   the command line and the exercise tooling
-    7  lessons.*, benchmarks.*
+    6  recipes, __main__, exercises,  the command line and the tooling (torch_table writes
+       torch_table                    docs/torch_compat.md)
+    7  lessons.*, benchmarks.*, examples.*
 
 One exception: the package minigen/__init__.py counts as layer 1 for those who import
 it (`import minigen as mg` is fine from layer 1 up), but it re-exports nn, optim and
@@ -34,18 +35,19 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "minigen"  # the package's own __init__.py
 
 LAYERS: list[tuple[str, ...]] = [
-    ("backend",),
-    ("autograd", "ops", "creation", PACKAGE),
-    ("nn", "optim", "gradcheck", "checkpoint", "testing", "datasets"),
+    ("backend", "devices", "left_out"),
+    ("autograd", "ops", "creation", "signatures", "cuda", "backends", PACKAGE),
+    ("nn", "optim", "gradcheck", "checkpoint", "testing", "datasets", "serialization",
+     "utils"),
     ("metrics", "train"),
     ("models",),
     ("plot",),
-    ("recipes", "__main__", "exercises"),
-    ("lessons", "benchmarks"),
+    ("recipes", "__main__", "exercises", "torch_table"),
+    ("lessons", "benchmarks", "examples"),
 ]
-PACKAGE_MAY_IMPORT = 2  # minigen/__init__.py imports checkpoint, nn, optim
+PACKAGE_MAY_IMPORT = 2  # minigen/__init__.py imports checkpoint, nn, optim, utils, ...
 LESSON = re.compile(r"lessons\.ch\d\d_\w+$")  # a chapter's lesson; lessons.common is not one
-CHECKED = ("minigen", "lessons", "benchmarks")
+CHECKED = ("minigen", "lessons", "benchmarks", "examples")
 
 
 # ---------------------------------------------------------------- the checker

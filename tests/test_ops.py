@@ -168,6 +168,35 @@ UNARY = [
     Unary("cos", mg.cos, np.cos, floats(-3, 3), twice=True),
     Unary("erf", mg.erf, np_erf, floats(-3, 3), atol=ERF_ATOL),
     Unary("square", lambda x: x.square(), np.square, twice=True),
+    Unary("clone", lambda x: x.clone(), np.copy, twice=True),
+    Unary("log1p", mg.log1p, np.log1p, floats(-0.5, 3.0), twice=True),
+    # atanh of x / 2: -1 < x / 2 < 1 for every input here, the float32 one's 1.9 too
+    Unary("atanh", lambda x: mg.atanh(x / 2), lambda x: np.arctanh(x / 2), floats(-1.6, 1.6),
+          twice=True),
+    Unary("expm1", mg.expm1, np.expm1, floats(-3, 3), twice=True),
+    Unary("log2", mg.log2, np.log2, positive),
+    Unary("log10", mg.log10, np.log10, positive),
+    Unary("rsqrt", mg.rsqrt, lambda x: 1.0 / np.sqrt(x), positive, twice=True),
+    Unary("reciprocal", mg.reciprocal, np.reciprocal, floats(avoid=(0.0,), margin=0.3)),
+    # step functions: flat between the steps, gradient 0; the grid k/10 + 0.05 stays off
+    # every integer and every half
+    Unary("floor", mg.floor, np.floor, grid(0.05)),
+    Unary("ceil", mg.ceil, np.ceil, grid(0.05)),
+    Unary("trunc", mg.trunc, np.trunc, grid(0.05)),
+    Unary("round", mg.round, np.round, grid(0.05)),
+    Unary("round decimals", lambda x: mg.round(x, decimals=1), lambda x: np.round(x, 1),
+          grid(0.025)),
+    Unary("sign", mg.sign, np.sign, grid(0.05)),
+    Unary("logsigmoid", F.logsigmoid, lambda x: -np.logaddexp(0.0, -x), floats(-4, 4),
+          twice=True),
+    Unary("cumsum", lambda x: x.cumsum(-1) if x.ndim else mg.cumsum(x, 0),
+          lambda x: np.cumsum(x, -1) if x.ndim else x, twice=True),
+    Unary("flip", lambda x: x.flip(list(range(x.ndim))), lambda x: np.flip(x).copy(),
+          twice=True),
+    Unary("roll", lambda x: x.roll(1), lambda x: np.roll(x, 1)),
+    Unary("lerp", lambda x: x.lerp(x * 3.0, 0.25), lambda x: x + 0.25 * (3.0 * x - x)),
+    Unary("masked_fill", lambda x: x.masked_fill(x.data > 0.5, 0.0),
+          lambda x: np.where(x > 0.5, 0.0, x), floats(avoid=(0.5,))),
     Unary("add scalar", lambda x: x + 1.5, lambda x: x + 1.5),
     Unary("scalar sub", lambda x: 1.5 - x, lambda x: 1.5 - x),
     Unary("mul scalar", lambda x: 2.5 * x, lambda x: 2.5 * x),
@@ -280,6 +309,15 @@ BINARY = [
     # a on the grid k/10, b on k/10 + 0.05: never equal, so no ties
     Binary("maximum", mg.maximum, np.maximum, a=grid(), b=grid(0.05), twice=True),
     Binary("minimum", mg.minimum, np.minimum, a=grid(), b=grid(0.05)),
+    Binary("max of two", mg.max, np.maximum, a=grid(), b=grid(0.05)),
+    Binary("min of two", lambda a, b: a.min(b), np.minimum, a=grid(), b=grid(0.05)),
+    Binary("add alpha", lambda a, b: mg.add(a, b, alpha=2.5), lambda a, b: a + 2.5 * b,
+           twice=True),
+    Binary("sub alpha", lambda a, b: a.sub(b, alpha=0.5), lambda a, b: a - 0.5 * b),
+    Binary("lerp tensor weight", lambda a, b: mg.lerp(a, 2.0 * a, b),
+           lambda a, b: a + b * (2.0 * a - a), twice=True),
+    Binary("clamp tensor bounds", lambda a, b: mg.clamp(a, min=b, max=b + 1.0),
+           lambda a, b: np.minimum(np.maximum(a, b), b + 1.0), a=grid(), b=grid(0.05)),
 ]
 
 
@@ -543,6 +581,161 @@ def test_maximum_minimum_ties_split_evenly(device: str) -> None:
     ga, gb = mg.grad(mg.minimum(a, b).sum(), [a, b])
     np.testing.assert_array_equal(ga.numpy(), [[0.5, 0.0, 1.0], [0.0, 0.5, 0.5]])
     assert gb.item() == 0.5 + 1.0 + 0.5 + 1.0 + 0.5
+
+
+@with_device
+@given(case=reduction_case(), unbiased=st.booleans())
+def test_std(device: str, case, unbiased: bool) -> None:
+    x, dim, keepdim = case
+    assume(reduced_count(x.shape, dim) >= 2 and np.all(np.ptp(x, as_axis(dim, x.ndim)) > 0.1))
+    check(lambda x: mg.std(x, dim, unbiased=unbiased, keepdim=keepdim),
+          lambda x: np.std(x, as_axis(dim, x.ndim), ddof=int(unbiased), keepdims=keepdim),
+          [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_cumsum_along_each_dim(device: str, data) -> None:
+    shape = data.draw(shapes(min_dims=1), label="shape")
+    x = data.draw(arrays(shape), label="x")
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim")
+    check(lambda x: mg.cumsum(x, dim), lambda x: np.cumsum(x, dim), [x], device)
+
+
+def test_cumsum_second_order(device: str) -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    assert gradgradcheck(lambda x: mg.cumsum(x * x, 1), tensors([x], device))
+
+
+@pytest.mark.parametrize("p, reference", [
+    (2, lambda x, axis, keep: np.sqrt(np.sum(x * x, axis, keepdims=keep))),
+    ("fro", lambda x, axis, keep: np.sqrt(np.sum(x * x, axis, keepdims=keep))),
+    (1, lambda x, axis, keep: np.sum(np.abs(x), axis, keepdims=keep)),
+    (3, lambda x, axis, keep: np.sum(np.abs(x) ** 3, axis, keepdims=keep) ** (1 / 3)),
+    (math.inf, lambda x, axis, keep: np.max(np.abs(x), axis, keepdims=keep)),
+])
+@with_device
+@given(data=st.data())
+def test_norm(p, reference, device: str, data) -> None:
+    # the grid k/10 + 0.05 keeps every |x| >= 0.05 (abs and the norm at 0 are kinks) and,
+    # unique, no two |x| tie for the max unless they differ in sign: allow that by
+    # checking inf norms on positive values
+    elements = grid(0.05).map(abs) if p == math.inf else grid(0.05)
+    x, dim, keepdim = data.draw(reduction_case(elements, min_count=1, unique=True))
+    axis = as_axis(dim, x.ndim)
+    check(lambda x: mg.norm(x, p, dim, keepdim), lambda x: reference(x, axis, keepdim),
+          [x], device)
+
+
+def test_normalize_gives_unit_vectors(device: str) -> None:
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    check(lambda x: F.normalize(x, dim=1),
+          lambda x: x / np.sqrt(np.sum(x * x, 1, keepdims=True)), [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_sort_argsort_topk(device: str, data) -> None:
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    x = data.draw(arrays(shape, grid(), unique=True), label="x")
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim")
+    descending = data.draw(st.booleans(), label="descending")
+    order = np.argsort(-x if descending else x, axis=dim, kind="stable")
+    values, indices = mg.sort(Tensor(x, device=device), dim, descending)
+    np.testing.assert_array_equal(indices.numpy(), order)
+    np.testing.assert_array_equal(mg.argsort(Tensor(x, device=device), dim, descending).numpy(),
+                                  order)
+    check(lambda x: x.sort(dim, descending).values,
+          lambda x: np.take_along_axis(x, order, dim), [x], device)
+    k = data.draw(st.integers(0, x.shape[dim]), label="k")
+    top = np.take(np.flip(np.sort(x, dim), dim), range(k), dim)
+    check(lambda x: x.topk(k, dim).values, lambda x: top, [x], device)
+
+
+def test_sort_keeps_ties_in_order_and_topk_smallest(device: str) -> None:
+    x = mg.tensor([3.0, 1.0, 3.0, 2.0], device=device)
+    assert mg.sort(x, descending=True).indices.tolist() == [0, 2, 3, 1]
+    assert x.topk(2, largest=False).indices.tolist() == [1, 3]
+    with pytest.raises(IndexError, match=r"topk: k \(5\) is out of range"):
+        x.topk(5)
+
+
+@with_device
+@given(data=st.data())
+def test_gather(device: str, data) -> None:
+    """y = gather(x, dim, index) has index's shape: y[..., i, ...] = x[..., index[...], ...];
+    along the other dims index may be shorter than x."""
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    x = data.draw(arrays(shape), label="x")
+    dim = data.draw(st.integers(0, x.ndim - 1), label="dim")
+    index_shape = tuple(data.draw(st.integers(0, 4)) if d == dim else data.draw(
+        st.integers(0, n)) for d, n in enumerate(shape))
+    index = data.draw(hnp.arrays(np.int64, index_shape,
+                                 elements=st.integers(0, shape[dim] - 1)), label="index")
+    covered = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(index_shape))
+    check(lambda x: mg.gather(x, dim, Tensor(index, device=device)),
+          lambda x: np.take_along_axis(x[covered], index, dim), [x], device)
+
+
+def test_gather_second_order_and_repeated_indices(device: str) -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    index = mg.tensor([[0, 0, 2], [1, 1, 1]], device=device)
+    assert gradgradcheck(lambda x: mg.gather(x * x, 1, index), tensors([x], device))
+    t = mg.tensor(x, device=device, requires_grad=True)
+    (g,) = mg.grad(t.gather(1, index).sum(), t)
+    np.testing.assert_array_equal(g.numpy(), [[2.0, 0.0, 1.0], [0.0, 3.0, 0.0]])
+
+
+@with_device
+@given(data=st.data())
+def test_index_select_narrow_unbind_masked_select(device: str, data) -> None:
+    shape = data.draw(shapes(min_dims=1, min_side=1), label="shape")
+    x = data.draw(arrays(shape), label="x")
+    dim = data.draw(st.integers(0, x.ndim - 1), label="dim")
+    index = data.draw(hnp.arrays(np.int64, (data.draw(st.integers(0, 4)),),
+                                 elements=st.integers(0, shape[dim] - 1)), label="index")
+    check(lambda x: mg.index_select(x, dim, Tensor(index, device=device)),
+          lambda x: np.take(x, index, dim), [x], device)
+    start = data.draw(st.integers(0, shape[dim]), label="start")
+    length = data.draw(st.integers(0, shape[dim] - start), label="length")
+    check(lambda x: x.narrow(dim, start, length),
+          lambda x: np.take(x, range(start, start + length), dim), [x], device)
+    check(lambda x: mg.unbind(x, dim), lambda x: [np.take(x, i, dim) for i in
+                                                  range(x.shape[dim])], [x], device)
+    mask = x > 0
+    check(lambda x: mg.masked_select(x, Tensor(mask, device=device)), lambda x: x[mask],
+          [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_repeat(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(max_dims=2))), label="x")
+    extra = data.draw(st.integers(0, 1), label="extra dims")
+    sizes = tuple(data.draw(st.integers(0, 3)) for _ in range(x.ndim + extra))
+    check(lambda x: x.repeat(*sizes), lambda x: np.tile(x, sizes), [x], device)
+
+
+@with_device
+@given(data=st.data())
+def test_tril_triu(device: str, data) -> None:
+    x = data.draw(arrays(data.draw(shapes(min_dims=2, max_dims=3))), label="x")
+    diagonal = data.draw(st.integers(-2, 2), label="diagonal")
+    check(lambda x: mg.tril(x, diagonal), lambda x: np.tril(x, diagonal), [x], device)
+    check(lambda x: x.triu(diagonal), lambda x: np.triu(x, diagonal), [x], device)
+
+
+def test_roll_meshgrid_and_where_with_a_condition_alone(device: str) -> None:
+    x = np.arange(12.0).reshape(3, 4)
+    check(lambda x: mg.roll(x, (1, -1), (0, 1)), lambda x: np.roll(x, (1, -1), (0, 1)),
+          [x], device)
+    a, b = np.arange(3.0), np.arange(2.0)
+    check(lambda a, b: mg.meshgrid(a, b, indexing="ij"),
+          lambda a, b: np.meshgrid(a, b, indexing="ij"), [a, b], device)
+    check(lambda a, b: mg.meshgrid(a, b, indexing="xy"),
+          lambda a, b: np.meshgrid(a, b, indexing="xy"), [a, b], device)
+    rows, columns = mg.where(mg.tensor([[True, False], [False, True]], device=device))
+    assert rows.tolist() == [0, 1] and columns.tolist() == [0, 1]
 
 
 # ---------------------------------------------------------------- shapes

@@ -1,5 +1,6 @@
 """minigen.nn: modules (layers with parameters) and their functional forms."""
-from minigen.nn import functional, init
+from minigen.left_out import stand_in
+from minigen.nn import functional, init, utils
 from minigen.nn.attention import MultiheadAttention
 from minigen.nn.conv import AvgPool2d, Conv2d, ConvTranspose2d, MaskedConv2d, MaxPool2d, Upsample
 from minigen.nn.coupling import AffineCoupling
@@ -41,8 +42,14 @@ from minigen.nn.module import (
 )
 from minigen.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 
+
+def __getattr__(name: str):
+    """A layer PyTorch has and minigen leaves out: its stand-in, which says what to use."""
+    return stand_in("torch.nn", name, __name__)
+
+
 __all__ = [
-    "functional", "init",
+    "functional", "init", "utils",
     "ELU", "GELU", "Flatten", "Identity", "LeakyReLU", "Linear", "LogSoftmax", "ReLU", "Sigmoid",
     "SiLU", "Softmax", "Softplus", "Tanh", "Unflatten",
     "Module", "ModuleDict", "ModuleList", "Parameter", "Sequential", "device_of", "evaluating",

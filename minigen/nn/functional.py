@@ -4,8 +4,10 @@ F is the map; most functions live beside the op or layer they belong to, and F g
 them under PyTorch's names. Where each one is defined:
 
     activations    relu, sigmoid, tanh, leaky_relu, softplus, where   minigen/ops/arithmetic.py
-                   elu, silu (= swish), gelu, softmax, log_softmax    here
-    linear         linear, one_hot                                    here
+                   softmax, log_softmax                               minigen/ops/reduce.py
+                   elu, silu (= swish), gelu                          here
+    linear         linear, one_hot, normalize, logsigmoid             here
+    padding        pad                                                minigen/ops/shape.py
     convolution    conv2d, conv_transpose2d                           minigen/ops/conv.py
     pooling        max_pool2d, avg_pool2d, interpolate                minigen/ops/pool.py
     normalisation  batch_norm, layer_norm, group_norm                 minigen/nn/normalization.py
@@ -25,6 +27,7 @@ import math
 
 from minigen.autograd import Tensor
 from minigen.backend import get_array_module
+from minigen.left_out import stand_in
 from minigen.nn.dropout import dropout
 from minigen.nn.embedding import embedding
 from minigen.nn.losses import (
@@ -42,7 +45,8 @@ from minigen.ops.arithmetic import leaky_relu, relu, sigmoid, softplus, tanh, wh
 from minigen.ops.conv import conv2d, conv_transpose2d
 from minigen.ops.linalg import check_dtype_and_device, matmul
 from minigen.ops.pool import avg_pool2d, interpolate, max_pool2d
-from minigen.ops.reduce import logsumexp
+from minigen.ops.reduce import log_softmax, norm, softmax
+from minigen.ops.shape import pad
 
 # ---------------------------------------------------------------- activations
 
@@ -73,14 +77,16 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return 0.5 * x * (1.0 + arithmetic.erf(x * (1.0 / math.sqrt(2.0))))
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """log softmax(x) = x - logsumexp(x), stable for large |x|."""
-    return x - logsumexp(x, dim, keepdim=True)
+def logsigmoid(x: Tensor) -> Tensor:
+    """log sigmoid(x) = -softplus(-x), stable for large |x|."""
+    return -softplus(-x)
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """softmax(x)_i = e^(x_i) / sum_j e^(x_j), computed as exp(log_softmax(x))."""
-    return arithmetic.exp(log_softmax(x, dim))
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along dim: unit vectors (eps keeps 0 from dividing by 0).
+
+    Unlike PyTorch: the gradient at x = 0 is nan (PyTorch gives 0), as norm's is."""
+    return x / norm(x, p, dim, keepdim=True).clamp(min=eps)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -108,13 +114,19 @@ def one_hot(labels: Tensor, num_classes: int) -> Tensor:
     return Tensor(xp.eye(num_classes, dtype=xp.int64)[labels.data], device=labels.device)
 
 
-__all__ = ["elu", "gelu", "leaky_relu", "linear", "log_softmax", "one_hot", "relu", "sigmoid",
-           "silu", "softmax", "softplus", "swish", "tanh",
+__all__ = ["elu", "gelu", "leaky_relu", "linear", "log_softmax", "logsigmoid", "normalize",
+           "one_hot", "pad", "relu", "sigmoid", "silu", "softmax", "softplus", "swish", "tanh",
            "avg_pool2d", "conv2d", "conv_transpose2d", "interpolate", "max_pool2d",
            "batch_norm", "group_norm", "layer_norm", "dropout", "embedding",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "kl_div",
            "l1_loss", "mse_loss", "nll_loss",
            "scaled_dot_product_attention"]
+
+
+
+def __getattr__(name: str):
+    return stand_in("torch.nn.functional", name, __name__)
+
 
 # attention is composed from softmax above; it is imported last because it imports this module
 from minigen.nn.attention import scaled_dot_product_attention  # noqa: E402

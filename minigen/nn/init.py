@@ -19,6 +19,7 @@ import numpy as np
 
 from minigen import backend
 from minigen.autograd import Tensor, no_grad
+from minigen.left_out import stand_in
 
 _GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0,
           "conv_transpose1d": 1.0, "conv_transpose2d": 1.0, "conv_transpose3d": 1.0,
@@ -97,6 +98,14 @@ def ones_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 1.0)
 
 
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-d tensor with the identity matrix (ones on the diagonal)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: expected a 2-d tensor, got shape {tensor.shape}")
+    xp = backend.get_array_module(tensor)
+    return _fill(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
+
+
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -157,3 +166,7 @@ def glorot_init_(module):
 
 __all__ = ["calculate_gain", "constant_", "glorot_init_", "kaiming_normal_", "kaiming_uniform_",
            "normal_", "ones_", "uniform_", "xavier_normal_", "xavier_uniform_", "zeros_"]
+
+
+def __getattr__(name: str):
+    return stand_in("torch.nn.init", name, __name__)

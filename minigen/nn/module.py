@@ -26,6 +26,7 @@ import numpy as np
 
 from minigen import backend
 from minigen.autograd import Tensor, no_grad
+from minigen.left_out import stand_in
 
 
 class Parameter(Tensor):
@@ -141,7 +142,7 @@ class Module:
             found = self.__dict__.get(registry, {})
             if name in found:
                 return found[name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return stand_in("torch.nn.Module", name, type(self).__name__)
 
     def __delattr__(self, name: str) -> None:
         for registry in ("_parameters", "_buffers", "_modules"):
@@ -200,15 +201,20 @@ class Module:
 
     # ------------------------------------------------------------ traversal
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """(dotted name, module) for this module and every descendant, each once, depth first."""
-        seen: dict[int, bool] = {}
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and every descendant, each once, depth first.
+
+        memo: modules to skip, and where those met are added; remove_duplicate=False
+        yields a module shared by two parents under both names."""
+        seen = set() if memo is None else memo
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
-                continue
-            seen[id(module)] = True
+            if remove_duplicate:
+                if module in seen:
+                    continue
+                seen.add(module)
             yield name, module
             children = [(f"{name}.{child_name}" if name else child_name, child)
                         for child_name, child in module._modules.items() if child is not None]
@@ -234,7 +240,7 @@ class Module:
                        persistent_only: bool = False) -> Iterator[tuple[str, Tensor]]:
         """Entries of `registry` in this module (and its descendants), shared ones once."""
         seen: dict[int, bool] = {}
-        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        modules = self.named_modules(prefix=prefix) if recurse else iter([(prefix, self)])
         for module_name, module in modules:
             for name, value in module.__dict__[registry].items():
                 if value is None or id(value) in seen:
@@ -339,17 +345,21 @@ class Module:
     def double(self) -> Module:
         return self.to(np.float64)
 
+    def half(self) -> Module:
+        return self.to(np.float16)
+
     # ------------------------------------------------------------ state dict
 
-    def state_dict(self, prefix: str = "",
+    def state_dict(self, *, destination: dict | None = None, prefix: str = "",
                    keep_vars: bool = False) -> OrderedDict[str, Tensor]:
-        """Every parameter and persistent buffer by dotted name, as detached tensors.
+        """Every parameter and persistent buffer by dotted name, as detached tensors
+        (added to `destination` when it is given).
 
         Order: a module's parameters, then its buffers, then its children's, as in
         PyTorch. The tensors share memory with the module (save or copy them).
         """
-        state: OrderedDict[str, Tensor] = OrderedDict()
-        for module_name, module in self.named_modules(prefix):
+        state: OrderedDict[str, Tensor] = OrderedDict() if destination is None else destination
+        for module_name, module in self.named_modules(prefix=prefix):
             dotted = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
                 if param is not None:

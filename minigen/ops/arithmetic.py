@@ -14,6 +14,7 @@ import numpy as np
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
 from minigen.ops.shape import sum_to
+from minigen.signatures import Overloads
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Tensor:
@@ -389,6 +390,54 @@ class Clamp(Function):
         return gy * Tensor._from_op(inside.astype(gy.dtype), None)
 
 
+class Log1p(Function):
+    """log(1 + x), accurate where x is tiny (log(1 + 1e-10) in floats is 0)."""
+
+    def forward(self, x):
+        return get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy / (1.0 + x)
+
+
+class Expm1(Function):
+    """e^x - 1, accurate where x is tiny."""
+
+    def forward(self, x):
+        return get_array_module(x).expm1(x)
+
+    def backward(self, gy):
+        return gy * (self.output() + 1.0)  # d/dx (e^x - 1) = e^x = y + 1
+
+
+class Atanh(Function):
+    """atanh(x) = log((1 + x) / (1 - x)) / 2, for -1 < x < 1 (the continuous Bernoulli's
+    normalising constant uses it)."""
+
+    def forward(self, x):
+        return get_array_module(x).arctanh(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy / (1.0 - x * x)
+
+
+class Rounding(Function):
+    """A step function: 'floor', 'ceil', 'trunc', 'rint' (round half to even) or 'sign'.
+
+    It is flat between its steps, so its gradient is 0 (PyTorch's choice too).
+    """
+
+    name: str
+
+    def forward(self, x):
+        return getattr(get_array_module(x), self.name)(x)
+
+    def backward(self, gy):
+        return gy * 0.0
+
+
 # ---------------------------------------------------------------- functions users call
 
 
@@ -399,12 +448,14 @@ def _binary(function: type[Function], a: Any, b: Any) -> Tensor:
     return function.apply(a, b)
 
 
-def add(a: Any, b: Any) -> Tensor:
-    return _binary(Add, a, b)
+def add(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
+    """a + alpha * b, as torch.add."""
+    return _binary(Add, a, b if alpha == 1 else mul(b, alpha))
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    return _binary(Sub, a, b)
+def sub(a: Any, b: Any, *, alpha: float = 1) -> Tensor:
+    """a - alpha * b, as torch.sub."""
+    return _binary(Sub, a, b if alpha == 1 else mul(b, alpha))
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -439,6 +490,73 @@ def sqrt(x: Tensor) -> Tensor:
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 (PyTorch's name)
     return Abs.apply(x)
+
+
+def log1p(x: Tensor) -> Tensor:
+    return Log1p.apply(x)
+
+
+def expm1(x: Tensor) -> Tensor:
+    return Expm1.apply(x)
+
+
+def atanh(x: Tensor) -> Tensor:
+    return Atanh.apply(x)
+
+
+def log2(x: Tensor) -> Tensor:
+    """log2(x) = ln(x) / ln(2)."""
+    return log(x) * (1.0 / math.log(2.0))
+
+
+def log10(x: Tensor) -> Tensor:
+    """log10(x) = ln(x) / ln(10)."""
+    return log(x) * (1.0 / math.log(10.0))
+
+
+def rsqrt(x: Tensor) -> Tensor:
+    """1 / sqrt(x)."""
+    return pow(x, -0.5)
+
+
+def reciprocal(x: Tensor) -> Tensor:
+    """1 / x."""
+    return div(1.0, x)
+
+
+def square(x: Tensor) -> Tensor:
+    return mul(x, x)
+
+
+def floor(x: Tensor) -> Tensor:
+    return Rounding.apply(x, name="floor")
+
+
+def ceil(x: Tensor) -> Tensor:
+    return Rounding.apply(x, name="ceil")
+
+
+def trunc(x: Tensor) -> Tensor:
+    return Rounding.apply(x, name="trunc")
+
+
+def round(x: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 (PyTorch's name)
+    """The nearest integer, halves to even (round(2.5) = 2), as torch.round; with decimals,
+    to that many decimal places: round(x * 10^d) / 10^d."""
+    if decimals == 0:
+        return Rounding.apply(x, name="rint")
+    scale = 10.0 ** decimals
+    return Rounding.apply(x * scale, name="rint") / scale
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 as x is negative, zero or positive."""
+    return Rounding.apply(x, name="sign")
+
+
+def lerp(start: Tensor, end: Any, weight: Any) -> Tensor:
+    """start + weight * (end - start): the point `weight` of the way from start to end."""
+    return add(start, mul(weight, sub(end, start)))
 
 
 def sin(x: Tensor) -> Tensor:
@@ -489,8 +607,13 @@ def minimum(a: Any, b: Any) -> Tensor:
     return _binary(Minimum, a, b)
 
 
-def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise `a if condition else b`; gradients flow to a and b, not the condition."""
+def where(condition: Any, a: Any = None, b: Any = None) -> Tensor | tuple[Tensor, ...]:
+    """Elementwise `a if condition else b`; gradients flow to a and b, not the condition.
+
+    where(condition) alone is nonzero(condition, as_tuple=True): the indices where it holds.
+    """
+    if a is None and b is None:
+        return nonzero(condition, as_tuple=True)
     condition = condition.data if isinstance(condition, Tensor) else condition
     a, b = _as_tensor_pair(a, b)
     xp = get_array_module(a, b)
@@ -505,10 +628,56 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     return Where.apply(a, b, condition=condition)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-    if min is None and max is None:
+def nonzero(x: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
+    """The indices of the nonzero (True) elements: an int64 (count, ndim) tensor, or with
+    as_tuple=True one 1-d tensor per dim (what x[...] takes). No gradient."""
+    xp = get_array_module(x)
+    found = xp.nonzero(x.data)
+    if as_tuple:
+        return tuple(Tensor._from_op(i.astype(xp.int64), None) for i in found)
+    return Tensor._from_op(xp.stack(found, axis=1).astype(xp.int64), None)
+
+
+def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
+    """x with `value` where the bool `mask` is True (it broadcasts to x's shape); the
+    gradient flows to x where the mask is False, and to a tensor value where it is True."""
+    mask_array = mask.data if isinstance(mask, Tensor) else mask
+    if getattr(mask_array, "dtype", None) != np.bool_:
+        raise TypeError(f"masked_fill: the mask must be a bool tensor, got "
+                        f"{getattr(mask_array, 'dtype', type(mask).__name__)}")
+    value = as_tensor_like(value, x)
+    if value.ndim != 0:
+        raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got "
+                         f"shape {value.shape}")
+    _check_broadcast("masked_fill", x, Tensor._from_op(mask_array, None))
+    return where(mask_array, value, x)
+
+
+CLAMP = Overloads("clamp", "Tensor input, Tensor min=None, Tensor max=None",
+                  "Tensor input, Number min=None, Number max=None")
+
+
+def clamp(*args: Any, **kwargs: Any) -> Tensor:
+    """clamp(x, min=None, max=None): x clipped to [min, max]; a bound left as None is not
+    applied. The bounds are both numbers, or both tensors that broadcast with x (then
+    clamp is maximum, then minimum).
+
+    Unlike PyTorch: with tensor bounds, where x equals a bound the gradient is shared
+    half and half between them (as maximum and minimum share it).
+    """
+    return clamp_form(args, kwargs)
+
+
+def clamp_form(args: tuple, kwargs: dict, method: bool = False) -> Tensor:
+    """The form of clamp the arguments fit (method: called as x.clamp(...))."""
+    form, a = CLAMP.bind(args, kwargs, method)
+    x, low, high = a["input"], a["min"], a["max"]
+    if low is None and high is None:
         raise ValueError("clamp: give at least one of min and max")
-    return Clamp.apply(x, min=min, max=max)
+    if form == 0:
+        y = x if low is None else maximum(x, low)
+        return y if high is None else minimum(y, high)
+    return Clamp.apply(x, min=low, max=high)
 
 
 def elementwise_comparison(name: str, a: Any, b: Any) -> Tensor:
@@ -517,6 +686,3 @@ def elementwise_comparison(name: str, a: Any, b: Any) -> Tensor:
     xp = get_array_module(a, b)
     return Tensor._from_op(getattr(xp, name)(a.data, b.data), None)
 
-
-def logical_not(x: Tensor) -> Tensor:
-    return Tensor._from_op(get_array_module(x).logical_not(x.data), None)

@@ -63,6 +63,37 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return MatMul.apply(a, b)
 
 
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """The product of two matrices, (n, k) @ (k, m) (torch.mm: 2-d only, no broadcasting)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"mm: expected two 2-d tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """A batch of matrix products, (B, n, k) @ (B, k, m) (torch.bmm: 3-d, equal batch)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"bmm: expected two 3-d tensors with the same batch size, got "
+                         f"shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """sum_i a_i b_i for two 1-d tensors of one length."""
+    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"dot: expected two 1-d tensors of one length, got shapes "
+                         f"{a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """y[i, j] = a[i] b[j] for 1-d a and b."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expected two 1-d tensors, got shapes {a.shape} and "
+                         f"{b.shape}")
+    return matmul(unsqueeze(a, 1), unsqueeze(b, 0))
+
+
 def check_dtype_and_device(x: Tensor, op: str, **parameters: Tensor | None) -> None:
     """A clear error when a layer's weight or bias (the named `parameters`) has another
     dtype or device than its input x, as in PyTorch (NumPy would compute silently in

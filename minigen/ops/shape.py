@@ -14,6 +14,7 @@ import numpy as np
 from minigen import backend
 from minigen.autograd import Function, Tensor
 from minigen.backend import get_array_module
+from minigen.signatures import Overloads
 
 
 def _normalize_dim(dim: int, ndim: int, op: str) -> int:
@@ -336,6 +337,149 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     return split(x, max(size, 1), dim)
 
 
+def _index_arrays(xp, shape: tuple, dim: int) -> list:
+    """For an index of `shape`: at each dim but `dim`, the positions 0..n-1 shaped to
+    broadcast along that dim (the open grid that gather completes with its index)."""
+    return [xp.arange(n).reshape([-1 if i == d else 1 for i in range(len(shape))])
+            for d, n in enumerate(shape)]
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """y[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on for each dim), as
+    torch.gather; y has index's shape. The gradient is scattered back (GetItem's)."""
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got "
+                        f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index.ndim != x.ndim:
+        raise ValueError(f"gather: index has {index.ndim} dims but the input has {x.ndim} "
+                         f"(shapes {index.shape} and {x.shape})")
+    dim = _normalize_dim(dim, x.ndim, "gather")
+    for d, (n, m) in enumerate(zip(index.shape, x.shape)):
+        if d != dim and n > m:
+            raise ValueError(f"gather: index shape {index.shape} is larger than the input "
+                             f"shape {x.shape} at dim {d}, which is not dim {dim}")
+    key = _index_arrays(get_array_module(x), index.shape, dim)
+    key[dim] = index.data
+    return getitem(x, tuple(key))
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The slices x[..., index[k], ...] along dim, in index's order (index is 1-d)."""
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu" or index.ndim > 1:
+        raise TypeError("index_select: index must be a 1-d integer tensor")
+    dim = _normalize_dim(dim, x.ndim, "index_select")
+    return getitem(x, (slice(None),) * dim + (index.data.reshape(-1),))
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The elements of x where the bool `mask` (broadcast to x's shape) is True, as 1-d."""
+    xp = get_array_module(x)
+    mask_array = mask.data if isinstance(mask, Tensor) else xp.asarray(mask)
+    return getitem(x, xp.broadcast_to(mask_array, x.shape))
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """x[..., start:start + length, ...] along dim."""
+    dim = _normalize_dim(dim, x.ndim, "narrow")
+    size = x.shape[dim]
+    if start < 0:
+        start += size
+    if not (0 <= start and 0 <= length and start + length <= size):
+        raise IndexError(f"narrow: start {start} and length {length} do not fit dim {dim} "
+                         f"of size {size}")
+    return getitem(x, (slice(None),) * dim + (slice(start, start + length),))
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    """The slices along dim, each without that dim: unbind(x)[i] is x[i]."""
+    dim = _normalize_dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * dim + (i,)) for i in range(x.shape[dim]))
+
+
+def flip(x: Tensor, dims: int | Sequence[int]) -> Tensor:
+    """x with the order of its elements reversed along each of `dims`."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    axes = {_normalize_dim(d, x.ndim, "flip") for d in dims}
+    return getitem(x, tuple(slice(None, None, -1) if d in axes else slice(None)
+                            for d in range(x.ndim)))
+
+
+def roll(x: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None
+         ) -> Tensor:
+    """x shifted by `shifts` along `dims`, wrapping round: roll(x, 1)[i] = x[i - 1].
+    Without dims, x is flattened, rolled and reshaped back."""
+    if dims is None:
+        return reshape(roll(flatten(x), shifts, 0), x.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+    for shift, dim in zip(shifts, dims):
+        dim = _normalize_dim(dim, x.ndim, "roll")
+        n = x.shape[dim]
+        if n == 0 or shift % n == 0:
+            continue
+        cut = n - shift % n
+        before = (slice(None),) * dim
+        x = cat([getitem(x, before + (slice(cut, None),)),
+                 getitem(x, before + (slice(None, cut),))], dim)
+    return x
+
+
+def repeat(x: Tensor, *sizes: int) -> Tensor:
+    """x tiled sizes[i] times along dim i, as Tensor.repeat (more sizes than dims add
+    leading dims): each dim of size s becomes (r, s), broadcast, then r * s."""
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: {len(sizes)} sizes given for a {x.ndim}-d tensor; give "
+                         f"at least one per dim")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    interleaved = tuple(v for s in shape for v in (1, s))
+    tiled = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
+    y = broadcast_to(reshape(x, interleaved), tiled)
+    return reshape(y, tuple(r * s for r, s in zip(sizes, shape)))
+
+
+def _triangle(x: Tensor, diagonal: int, op: str, lower: bool) -> Tensor:
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected a tensor of at least 2 dims, got shape {x.shape}")
+    xp = get_array_module(x)
+    square = xp.ones(x.shape[-2:], dtype=bool)
+    keep = xp.tril(square, diagonal) if lower else xp.triu(square, diagonal)
+    zero = Tensor._from_op(xp.zeros((), dtype=x.dtype), None)
+    return arithmetic.where(keep, x, zero)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims: x[..., i, j] where j <= i + diagonal,
+    else 0 (a causal attention mask is tril of ones)."""
+    return _triangle(x, diagonal, "tril", lower=True)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle: x[..., i, j] where j >= i + diagonal, else 0."""
+    return _triangle(x, diagonal, "triu", lower=False)
+
+
+def meshgrid(*tensors: Tensor, indexing: str = "ij") -> tuple:
+    """Grids from 1-d tensors: with indexing='ij', output k varies along dim k;
+    'xy' swaps the first two dims (Cartesian, as NumPy's default)."""
+    tensors = tuple(tensors[0]) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) \
+        else tensors
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    sizes = [t.numel() for t in tensors]
+    if indexing == "xy" and len(tensors) >= 2:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    grids = []
+    for k, t in enumerate(tensors):
+        axis = k if indexing == "ij" or k > 1 else 1 - k
+        shape = [1] * len(tensors)
+        shape[axis] = t.numel()
+        grids.append(broadcast_to(reshape(t, tuple(shape)), tuple(sizes)))
+    return tuple(grids)
+
+
 # ---------------------------------------------------------------- padding
 
 
@@ -396,3 +540,51 @@ class ToDevice(Function):
     def backward(self, gy):
         (x,) = self.inputs
         return ToDevice.apply(gy, device=x.device)
+
+
+TO = Overloads("to",
+               "Tensor input, Device device=None, dtype dtype=None, bool non_blocking=False, "
+               "bool copy=False",
+               "Tensor input, dtype dtype, bool non_blocking=False, bool copy=False",
+               "Tensor input, Tensor other, bool non_blocking=False, bool copy=False")
+
+
+def to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """Tensor.to in PyTorch's three forms: to(device=None, dtype=None), to(dtype) and
+    to(other) (other's device and dtype). Differentiable; returns x itself when nothing
+    changes, unless copy=True.
+
+    Unlike PyTorch: non_blocking is accepted and ignored (copies are synchronous).
+    """
+    form, a = TO.bind((x, *args), kwargs, method=True)
+    if form == 2:
+        device, dtype = a["other"].device, a["other"].dtype
+    else:
+        device, dtype = a.get("device"), a["dtype"]
+    y = x
+    if dtype is not None and np.dtype(dtype) != y.dtype:
+        y = Cast.apply(y, dtype=np.dtype(dtype))
+    if device is not None and backend.check_device(device) != y.device:
+        y = ToDevice.apply(y, device=backend.check_device(device))
+    if a["copy"] and y is x:
+        y = Clone.apply(x)
+    return y
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy with its own array; the gradient passes through to x."""
+    return Clone.apply(x)
+
+
+class Clone(Function):
+    """A copy of x with its own array; the gradient passes through unchanged."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+# where() lives with the elementwise ops, which import this module: import it last
+from minigen.ops import arithmetic  # noqa: E402
