@@ -68,6 +68,7 @@ def test_device_names() -> None:
 def without_cupy(monkeypatch):
     """Pretend CuPy is not installed: `import cupy` fails and nothing is cached."""
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    monkeypatch.setattr(backend, "_CUPY_MODULE", "cupy")  # and not the stand-in, if in use
     monkeypatch.setattr(backend, "_cupy", None)
     monkeypatch.setattr(backend, "_cupy_import_error", None)
 
