@@ -72,9 +72,11 @@ def _is_cupy_array(a: Any) -> bool:
 
 def get_array_module(*args: Any):
     """Return numpy or cupy: cupy if any argument (a Tensor or an array) lives on the GPU."""
+    if _cupy is None:
+        return np
     for a in args:
-        data = getattr(a, "data", a)
-        if _is_cupy_array(data):
+        # an array first: a CuPy array's own .data is a memory pointer, not an array
+        if isinstance(a, _cupy.ndarray) or isinstance(getattr(a, "data", None), _cupy.ndarray):
             return _cupy
     return np
 

@@ -100,6 +100,8 @@ _SUPPORTED_KINDS = "biufc"  # CuPy has no object, string, void or datetime array
 
 
 def _wrap(a: _np.ndarray) -> ndarray:
+    if not isinstance(a, _np.ndarray):  # NumPy gives scalars for 0-d results; CuPy does not
+        a = _np.asarray(a)
     if a.dtype.kind not in _SUPPORTED_KINDS:
         raise ValueError(f"Unsupported dtype {a.dtype}")
     out = ndarray.__new__(ndarray)
@@ -153,8 +155,8 @@ def _index_key(key, shape: tuple):
     for i, part in enumerate(parts):
         if type(part) is ndarray:
             parts[i] = part._array
-        elif isinstance(part, list):
-            parts[i] = _np.asarray(part)
+        elif isinstance(part, list):  # [] picks nothing, as NumPy's x[[]] does
+            parts[i] = _np.asarray(part) if part else _np.zeros(0, _np.intp)
     arrays = [p for p in parts if isinstance(p, _np.ndarray)]
     # builtins: this module's own any, all, sum, ... are CuPy's, as in CuPy
     if _builtins.any(p.dtype == _np.bool_ for p in arrays):
