@@ -10,6 +10,7 @@ in tests/fake_cupy.py, so the GPU code path runs on every CI run, GPU or not.
 """
 import importlib
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -43,6 +44,15 @@ def device(request) -> str:
 def xp(device):
     """The array module of `device`: numpy on 'cpu', cupy on 'cuda'."""
     return backend.module_for(device)
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """Pretend CuPy is not installed: `import cupy` fails and nothing is cached."""
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    monkeypatch.setattr(backend, "_CUPY_MODULE", "cupy")  # and not the stand-in, if in use
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_import_error", None)
 
 
 @pytest.fixture(autouse=True)

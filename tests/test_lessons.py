@@ -72,9 +72,7 @@ def test_lessons_run_as_modules(tmp_path):
     assert (tmp_path / "ch01_autograd" / "newton.png").exists()
 
 
-def test_cuda_without_a_gpu_says_how_to_install_it(tmp_path):
-    if mg.cuda_is_available():
-        pytest.skip("a GPU is present")
+def test_cuda_without_a_gpu_says_how_to_install_it(tmp_path, without_cupy):
     with pytest.raises(RuntimeError, match="pip install"):
         ch01_autograd.main(["--smoke", "--device", "cuda", "--outputs", str(tmp_path)])
 
