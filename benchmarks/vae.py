@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.device == "cuda":
             theirs_sync = torch.cuda.synchronize
     if args.device == "cuda":
-        ours_sync = mg.backend.cupy_module().cuda.get_current_device().synchronize
+        ours_sync = mg.backend.cupy_module().cuda.Device().synchronize
 
     x = np.random.default_rng(0).uniform(size=(args.batch, 1, 32, 32)).astype(np.float32)
     threads = f", threads: {args.threads}" if args.device == "cpu" else ""

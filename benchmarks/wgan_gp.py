@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         torch = None
     ours_sync = theirs_sync = lambda: None  # noqa: E731
     if args.device == "cuda":
-        ours_sync = mg.backend.cupy_module().cuda.get_current_device().synchronize
+        ours_sync = mg.backend.cupy_module().cuda.Device().synchronize
 
     mg.manual_seed(0)
     model = wgan_gp.WGANGP(width=args.width, dropout=args.dropout)

@@ -93,14 +93,14 @@ def _as_array(data: Any, dtype: Any = None, device: str | None = None):
             dtype = backend.get_default_dtype()
         elif probe.dtype.kind in "iu":
             dtype = np.int64
-    if backend.array_device(data) == backend.CUDA and device == backend.CPU:
-        data = data.get()
-    array = xp.asarray(data, dtype=dtype)
+    if backend.array_device(data) == backend.CUDA:
+        return xp.asarray(data.get() if device == backend.CPU else data, dtype=dtype)
+    array = np.asarray(data, dtype=dtype)  # on the host first: CuPy has its own message
     if array.dtype.kind not in "biufc":  # strings, None, objects: not numbers
         raise TypeError(f"tensor: expected numbers (a number, a nested list of numbers or "
                         f"an array), got {type(data).__name__} {str(data)[:40]!r} "
                         f"(dtype {array.dtype})")
-    return array
+    return xp.asarray(array)
 
 
 class Tensor:

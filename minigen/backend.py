@@ -5,6 +5,7 @@ The names below are the only places that know which library is behind `xp`.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,12 @@ _GPU_INSTALL_HINT = (
     "extra that matches your CUDA version: pip install -e '.[gpu]' (CUDA 12) or "
     "pip install cupy-cuda13x (CUDA 13)."
 )
+
+# The module that cupy_module() imports as CuPy. This is a test hook: with
+# MINIGEN_FAKE_CUDA=1, tests/conftest.py names its strict CPU stand-in for CuPy here
+# (tests/fake_cupy.py), so that CI runs the GPU code path without a GPU. minigen itself
+# never changes it, and the stand-in is not a device a user can choose.
+_CUPY_MODULE = "cupy"
 
 _cupy = None
 _cupy_import_error: Exception | None = None
@@ -32,7 +39,7 @@ def cupy_module():
         if _cupy_import_error is not None:
             raise RuntimeError(_GPU_INSTALL_HINT) from _cupy_import_error
         try:
-            import cupy
+            cupy = importlib.import_module(_CUPY_MODULE)
             cupy.zeros(1)  # fails here when CuPy is installed but no GPU is present
         except Exception as error:  # ImportError, or a CUDA runtime error
             _cupy_import_error = error
@@ -65,9 +72,11 @@ def _is_cupy_array(a: Any) -> bool:
 
 def get_array_module(*args: Any):
     """Return numpy or cupy: cupy if any argument (a Tensor or an array) lives on the GPU."""
+    if _cupy is None:
+        return np
     for a in args:
-        data = getattr(a, "data", a)
-        if _is_cupy_array(data):
+        # an array first: a CuPy array's own .data is a memory pointer, not an array
+        if isinstance(a, _cupy.ndarray) or isinstance(getattr(a, "data", None), _cupy.ndarray):
             return _cupy
     return np
 

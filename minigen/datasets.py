@@ -205,7 +205,9 @@ def load_fashion_mnist(split: str = "train",
     return _load_idx_pair("fashion-mnist", split, root)
 
 
-# ---------------------------------------------------------------- transforms (NumPy)
+# ---------------------------------------------------------------- transforms
+# On NumPy arrays, or on CuPy ones when the data already live on the GPU (a DataLoader
+# applies its transform to each gathered batch, on the data's device).
 
 
 def _check_uint8(name: str, x: np.ndarray) -> None:
@@ -234,7 +236,8 @@ def pad_to_32(x: np.ndarray, value: float = 0.0) -> np.ndarray:
     if x.ndim < 2 or x.shape[-2:] != (28, 28):
         raise ValueError(f"pad_to_32: expected images of shape (..., 28, 28), got {x.shape}")
     widths = [(0, 0)] * (x.ndim - 2) + [(2, 2), (2, 2)]
-    return np.pad(x, widths, mode="constant", constant_values=value)
+    xp = backend.get_array_module(x)
+    return xp.pad(x, widths, mode="constant", constant_values=value)
 
 
 def to_unit_32(images: np.ndarray) -> np.ndarray:
@@ -291,8 +294,9 @@ def resize(x: np.ndarray, size: int | tuple[int, int] = 16,
     if height < 1 or width < 1:
         raise ValueError(f"resize: the size must be positive, got {size}")
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
-    rows = weights_for[method](x.shape[-2], height).astype(dtype)
-    cols = weights_for[method](x.shape[-1], width).astype(dtype)
+    xp = backend.get_array_module(x)  # the small weight matrices go where the images are
+    rows = xp.asarray(weights_for[method](x.shape[-2], height).astype(dtype))
+    cols = xp.asarray(weights_for[method](x.shape[-1], width).astype(dtype))
     return rows @ x.astype(dtype, copy=False) @ cols.T
 
 
@@ -303,11 +307,11 @@ def quantize(x: np.ndarray, levels: int = 4) -> np.ndarray:
     """
     if levels < 2 or levels > 256:
         raise ValueError(f"quantize: levels must be in 2..256, got {levels}")
-    if x.size and (x.min() < 0 or x.max() >= 256):
+    if x.size and bool(((x < 0) | (x >= 256)).any()):  # one read, on a GPU
         raise ValueError(f"quantize: expected pixel values in [0, 256), got values in "
                          f"[{x.min()}, {x.max()}]")
     scaled = x.astype(np.int64) * levels if x.dtype.kind in "iub" else x * levels
-    return np.floor_divide(scaled, 256).astype(np.int64)
+    return backend.get_array_module(x).floor_divide(scaled, 256).astype(np.int64)
 
 
 # ---------------------------------------------------------------- toy 2-D data

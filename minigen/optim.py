@@ -43,6 +43,17 @@ def _as_python(value: Any, like: Any) -> Any:
     return value
 
 
+def _follow_the_parameter(p: Tensor, state: dict[str, Any]) -> None:
+    """Move p's state arrays (momentum, Adam's m and v) to p's device if they are not there.
+
+    Module.to moves the parameters themselves, so an optimiser made before
+    model.to("cuda") still holds them, but its state was made on the old device.
+    """
+    for name, value in state.items():
+        if hasattr(value, "shape") and backend.array_device(value) != p.device:
+            state[name] = backend.to_device(value, p.device)
+
+
 def _sorted_items(mapping_or_list: Any) -> list:
     """A list's items, or a dict with keys '0', '1', ... (how checkpoint.load returns a saved
     list) as a list in index order."""
@@ -128,6 +139,8 @@ class Optimizer:
                 for p in group["params"]:
                     if p.grad is not None:
                         state = self.state.setdefault(p, {})
+                        if backend.gpu_in_use():  # before that, every array is on the CPU
+                            _follow_the_parameter(p, state)
                         self._update(p, p.grad.data, state, group)
         return loss
 
@@ -604,6 +617,8 @@ class ExponentialMovingAverage:
                     # decay s + (1 - decay) w, written as s - (1 - decay)(s - w) so that
                     # a constant (a conv mask) stays exactly constant, with no rounding drift
                     shadow = self.shadow[name]
+                    if backend.array_device(shadow) != tensor.device:  # model.to since
+                        shadow = backend.to_device(shadow, tensor.device)
                     self.shadow[name] = shadow - (1 - self.decay) * (shadow - tensor.data)
                 else:
                     self.shadow[name] = tensor.data.copy()

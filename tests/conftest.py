@@ -4,8 +4,13 @@
 
 runs once with (numpy, "cpu") and once with (cupy, "cuda"); the GPU case skips
 cleanly when CuPy or a GPU is missing.
+
+With MINIGEN_FAKE_CUDA=1 (CI's second pass), "cuda" is the strict CPU stand-in for CuPy
+in tests/fake_cupy.py, so the GPU code path runs on every CI run, GPU or not.
 """
 import importlib
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +18,12 @@ from hypothesis import HealthCheck, Phase, settings
 
 import minigen
 from minigen import backend, exercises
+
+FAKE_CUDA = os.environ.get("MINIGEN_FAKE_CUDA") == "1"
+if FAKE_CUDA:
+    import fake_cupy  # tests/ is on sys.path: pytest puts a conftest's folder there
+
+    backend._CUPY_MODULE = fake_cupy.__name__  # the test hook backend documents
 
 settings.register_profile(
     "minigen", deadline=None, max_examples=25, derandomize=True,
@@ -33,6 +44,15 @@ def device(request) -> str:
 def xp(device):
     """The array module of `device`: numpy on 'cpu', cupy on 'cuda'."""
     return backend.module_for(device)
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """Pretend CuPy is not installed: `import cupy` fails and nothing is cached."""
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    monkeypatch.setattr(backend, "_CUPY_MODULE", "cupy")  # and not the stand-in, if in use
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_cupy_import_error", None)
 
 
 @pytest.fixture(autouse=True)
@@ -72,8 +92,16 @@ def pytest_unconfigure(config):
 
 
 def pytest_report_header(config):
-    if not config.getoption("--student"):
-        return None
+    lines = []
+    if FAKE_CUDA:
+        lines.append("MINIGEN_FAKE_CUDA=1: 'cuda' runs on the CuPy stand-in, "
+                     "tests/fake_cupy.py")
+    if config.getoption("--student"):
+        lines.append(_student_header())
+    return lines or None
+
+
+def _student_header() -> str:
     mine = ", ".join(e.id for e in exercises.installed())
     if not mine:
         return (f"--student: no exercise started in {exercises.workspace()}; the tests of an "

@@ -1,5 +1,4 @@
 """The backend: which array module runs an op, devices, the default dtype, the RNG."""
-import sys
 
 import numpy as np
 import pytest
@@ -62,14 +61,6 @@ def test_device_names() -> None:
         mg.tensor([1.0], device="tpu")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         mg.randn(2, device="tpu")
-
-
-@pytest.fixture
-def without_cupy(monkeypatch):
-    """Pretend CuPy is not installed: `import cupy` fails and nothing is cached."""
-    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
-    monkeypatch.setattr(backend, "_cupy", None)
-    monkeypatch.setattr(backend, "_cupy_import_error", None)
 
 
 @pytest.mark.parametrize("name", ["cuda", "cuda:0"])

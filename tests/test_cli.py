@@ -30,9 +30,10 @@ def model_arrays(path: Path) -> dict[str, np.ndarray]:
     return checkpoint.load(path)["model"]
 
 
-def test_train_evaluate_and_sample_a_vae(tmp_path, capsys):
+def test_train_evaluate_and_sample_a_vae(tmp_path, capsys, device):
     folder = tmp_path / "vae"
-    assert cli("train", "vae", "--epochs", "2", *TINY, "--checkpoint-dir", folder) == 0
+    on = ["--device", device]  # on the GPU: checkpoints are saved from the device
+    assert cli("train", "vae", "--epochs", "2", *TINY, *on, "--checkpoint-dir", folder) == 0
     state = load_checkpoint(folder / "checkpoint.npz")
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
     assert state["settings"] == {"model": "vae", "seed": 0, "batch_size": 30, "lr": 5e-4,
@@ -41,7 +42,7 @@ def test_train_evaluate_and_sample_a_vae(tmp_path, capsys):
     assert "vae: 60 training images, 2 epochs, batch 30" in printed
     assert "epoch 2/2: loss" in printed
 
-    assert cli("evaluate", "vae", "--limit", "20", "--samples", "3",
+    assert cli("evaluate", "vae", "--limit", "20", "--samples", "3", *on,
                "--checkpoint-dir", folder) == 0
     printed = capsys.readouterr().out
     assert "on 20 test images" in printed
@@ -52,7 +53,7 @@ def test_train_evaluate_and_sample_a_vae(tmp_path, capsys):
     assert values["test BCE per pixel"] < 0.7
 
     out = tmp_path / "samples.png"
-    assert cli("sample", "vae", "--n", "9", "--out", out, "--checkpoint-dir", folder) == 0
+    assert cli("sample", "vae", "--n", "9", "--out", out, *on, "--checkpoint-dir", folder) == 0
     assert out.read_bytes()[:8] == PNG_SIGNATURE
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import minigen
-from minigen import datasets
+from minigen import backend, datasets
 from minigen.datasets import (
     FASHION_MNIST_CLASSES,
     CharVocabulary,
@@ -306,6 +306,22 @@ def test_pixelcnn_pipeline_on_real_images():
     levels = quantize(resize(images[:64], 16), 4)
     assert levels.shape == (64, 16, 16)
     assert set(np.unique(levels).tolist()) == {0, 1, 2, 3}
+
+
+def test_the_batch_transforms_run_where_the_data_are(device, xp):
+    """A DataLoader of arrays already on the GPU applies its transform there."""
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    on_device = backend.to_device(images, device)
+    for transform in (to_unit_32, lambda x: pad_to_32(to_symmetric(x), value=-1.0),
+                      lambda x: resize(x, 16), lambda x: resize(x, (16, 12), "area"),
+                      lambda x: quantize(x, 4), lambda x: quantize(resize(x, 16), 4)):
+        result = transform(on_device)
+        assert isinstance(result, xp.ndarray)
+        np.testing.assert_allclose(backend.to_device(result, "cpu"), transform(images),
+                                   rtol=1e-6, atol=1e-6)
+    batches = list(DataLoader(on_device, batch_size=4, device=device, transform=to_unit_32))
+    assert [b.shape for b in batches] == [(4, 1, 32, 32), (2, 1, 32, 32)]
+    assert batches[0].device == device
 
 
 # ---------------------------------------------------------------- toy 2-D data

@@ -9,6 +9,7 @@ chapter 3 and 4 lessons are in tests/test_models_ch03.py and test_models_ch04.py
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import subprocess
 import sys
@@ -71,11 +72,23 @@ def test_lessons_run_as_modules(tmp_path):
     assert (tmp_path / "ch01_autograd" / "newton.png").exists()
 
 
-def test_cuda_without_a_gpu_says_how_to_install_it(tmp_path):
-    if mg.cuda_is_available():
-        pytest.skip("a GPU is present")
+def test_cuda_without_a_gpu_says_how_to_install_it(tmp_path, without_cupy):
     with pytest.raises(RuntimeError, match="pip install"):
         ch01_autograd.main(["--smoke", "--device", "cuda", "--outputs", str(tmp_path)])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("lesson", [path.stem for path in LESSON_FILES])
+def test_every_lesson_runs_on_the_gpu(lesson, tmp_path):
+    """--smoke --device cuda for every lesson: on a GPU where there is one, and in CI on
+    the CuPy stand-in (MINIGEN_FAKE_CUDA=1), which fails any NumPy call on device data."""
+    if not mg.cuda_is_available():
+        pytest.skip("CuPy or a GPU is not available")
+    module = importlib.import_module(f"lessons.{lesson}")
+    result = module.main(["--smoke", "--device", "cuda", "--outputs", str(tmp_path)])
+    assert result["figures"]
+    for figure in result["figures"]:
+        assert Path(figure).read_bytes()[:8] == PNG_SIGNATURE, figure
 
 
 def test_a_seed_makes_a_run_repeatable(tmp_path):

@@ -256,6 +256,27 @@ def test_state_dict_round_trip_continues_identically(name, options, device):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=key)
 
 
+@pytest.mark.parametrize("name, options", [("Adam", dict(lr=0.01, amsgrad=True)),
+                                           ("SGD", dict(lr=0.1, momentum=0.9))])
+def test_state_follows_the_parameters_when_the_model_moves(name, options, device):
+    """An optimiser made before model.to(device) keeps working: Module.to moves the same
+    Parameter objects, and the next step moves the state (m, v, momentum) after them."""
+    moved, stayed = _two_layer_model(), _two_layer_model()
+    stayed.load_state_dict(moved.state_dict())
+    moved_opt = getattr(optim, name)(moved.parameters(), **options)
+    stayed_opt = getattr(optim, name)(stayed.parameters(), **options)
+    _train(moved, moved_opt, 2, seed=0)  # the state is made on the CPU
+    _train(stayed, stayed_opt, 2, seed=0)
+    moved.to(device)
+    _train(moved, moved_opt, 2, seed=1)
+    _train(stayed, stayed_opt, 2, seed=1)
+    for state in moved_opt.state.values():
+        for value in state.values():
+            assert not hasattr(value, "shape") or backend.array_device(value) == device
+    for (key, a), b in zip(moved.state_dict().items(), stayed.state_dict().values()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7, err_msg=key)
+
+
 def test_state_dict_layout_and_snapshot():
     model = _two_layer_model()
     opt = optim.Adam(model.parameters(), lr=0.01)
@@ -454,6 +475,23 @@ def test_ema_update_formula(device):
 
 def _numpy_any(array):
     return backend.to_device(array, "cpu")
+
+
+def test_ema_made_before_the_model_moves_follows_it(device):
+    """The book's diffusion lesson makes its EMA, then may move the model to the GPU."""
+    model = WithStats()
+    ema = optim.ExponentialMovingAverage(model, decay=0.5)
+    start = model.fc.weight.numpy().copy()
+    model.to(device)
+    with mg.no_grad():
+        model.fc.weight.data[...] = 4.0
+    ema.update()
+    assert backend.array_device(ema.shadow["fc.weight"]) == device
+    np.testing.assert_allclose(_numpy_any(ema.shadow["fc.weight"]), 0.5 * start + 2.0,
+                               rtol=1e-6)
+    sampler = WithStats().to(device)
+    ema.copy_to(sampler)
+    np.testing.assert_array_equal(sampler.fc.weight.numpy(), _numpy_any(ema.shadow["fc.weight"]))
 
 
 def test_ema_keeps_constant_buffers_exact():

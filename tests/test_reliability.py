@@ -257,10 +257,11 @@ def test_matmul_names_the_shapes_it_was_given():
 
 
 @pytest.mark.parametrize("data", ["abc", None, [1, None], b"ab", {"a": 1}])
-def test_a_tensor_of_something_other_than_numbers_is_refused(data):
-    """mg.tensor('abc') and mg.tensor(None) made object and string tensors silently."""
+def test_a_tensor_of_something_other_than_numbers_is_refused(data, device):
+    """mg.tensor('abc') and mg.tensor(None) made object and string tensors silently;
+    on the GPU, CuPy refused them with a message of its own."""
     with pytest.raises(TypeError, match="tensor: expected numbers"):
-        mg.tensor(data)
+        mg.tensor(data, device=device)
 
 
 @pytest.mark.parametrize("make, message", [

@@ -27,7 +27,14 @@ import minigen as mg
 import minigen.nn.functional as F
 from minigen.autograd import Tensor
 from minigen.models.dcgan import DROPOUT, Generator
-from minigen.models.wgan_gp import CRITIC_STEPS, GP_WEIGHT, Critic, critic_update, generator_loss
+from minigen.models.wgan_gp import (
+    CRITIC_STEPS,
+    GP_WEIGHT,
+    Critic,
+    critic_update,
+    generator_loss,
+    mean_critic_losses,
+)
 from minigen.nn import Module, device_of, evaluating
 from minigen.nn.init import glorot_init_
 from minigen.optim import Optimizer
@@ -97,20 +104,21 @@ def train_step(model: ConditionalGAN, optimizers: dict[str, Optimizer], real: Te
     def critic(images: Tensor) -> Tensor:  # the critic with this batch's labels bound
         return model.critic(images, one_hot)
 
-    totals: dict[str, float] = {}
+    critic_numbers = []
     for _ in range(model.critic_steps):
         with mg.no_grad():
             fake = model.generator(mg.randn(n, model.z_dim, device=real.device), one_hot)
-        parts = critic_update(critic, optimizers["critic"], real, fake, model.gp_weight)
-        for name, value in parts.items():
-            totals[name] = totals.get(name, 0.0) + value / model.critic_steps
+        critic_numbers.append(critic_update(critic, optimizers["critic"], real, fake,
+                                            model.gp_weight))
 
     fake = model.generator(mg.randn(n, model.z_dim, device=real.device), one_hot)
     g_loss = generator_loss(critic(fake))
     optimizers["generator"].zero_grad()
     g_loss.backward()
     optimizers["generator"].step()
-    return {**totals, "generator_loss": g_loss.item()}
+    with mg.no_grad():  # one read from the device for the whole step
+        numbers = mg.cat(critic_numbers + [g_loss.reshape(1)]).tolist()
+    return {**mean_critic_losses(numbers[:-1]), "generator_loss": numbers[-1]}
 
 
 # ---------------------------------------------------------------- sampler

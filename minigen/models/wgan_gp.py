@@ -142,12 +142,13 @@ def generator_loss(fake_scores: Tensor) -> Tensor:
 
 
 def critic_update(critic: CriticFn, optimizer: Optimizer, real: Tensor, fake: Tensor,
-                  gp_weight: float = GP_WEIGHT) -> dict[str, float]:
+                  gp_weight: float = GP_WEIGHT) -> Tensor:
     """One Adam step of the critic on real and (detached) fake images (N, C, H, W).
 
     `critic` is any function images -> scores (the conditional GAN's binds the labels).
-    Returns the critic loss, the penalty and the Wasserstein estimate
-    mean D(real) - mean D(fake), all before the step.
+    Returns (4,): the critic loss, the penalty, mean D(real) and mean D(fake), all from
+    before the step and still on the device. Reading a number from a GPU makes it wait
+    for all the work queued before, so train_step reads every step's numbers at once.
     """
     real_scores = critic(real)
     fake_scores = critic(fake)
@@ -156,8 +157,23 @@ def critic_update(critic: CriticFn, optimizer: Optimizer, real: Tensor, fake: Te
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return {"critic_loss": loss.item(), "gradient_penalty": penalty.item(),
-            "wasserstein": real_scores.mean().item() - fake_scores.mean().item()}
+    with mg.no_grad():
+        return mg.stack([loss, penalty, real_scores.mean(), fake_scores.mean()])
+
+
+def mean_critic_losses(numbers: list[float]) -> dict[str, float]:
+    """The critic's loss, its penalty and the Wasserstein estimate
+    mean D(real) - mean D(fake), each averaged over the critic steps of a training step.
+    numbers: the four numbers of critic_update for each critic step, one after another."""
+    steps = len(numbers) // 4
+    totals: dict[str, float] = {}
+    for i in range(0, 4 * steps, 4):
+        loss, penalty, real_score, fake_score = numbers[i:i + 4]
+        parts = {"critic_loss": loss, "gradient_penalty": penalty,
+                 "wasserstein": real_score - fake_score}
+        for name, value in parts.items():
+            totals[name] = totals.get(name, 0.0) + value / steps
+    return totals
 
 
 def train_step(model: WGANGP, optimizers: dict[str, Optimizer], real: Tensor
@@ -166,21 +182,25 @@ def train_step(model: WGANGP, optimizers: dict[str, Optimizer], real: Tensor
     generator step. real: (N, C, 32, 32) in [-1, 1]. Returns the generator loss and the
     critic's loss, penalty and Wasserstein estimate averaged over its steps."""
     n = real.shape[0]
-    totals: dict[str, float] = {}
+    critic_numbers = []
     for _ in range(model.critic_steps):
         with mg.no_grad():  # the critic's steps change only the critic
             fake = model.generator(mg.randn(n, model.z_dim, device=real.device))
-        parts = critic_update(model.critic, optimizers["critic"], real, fake, model.gp_weight)
-        for name, value in parts.items():
-            totals[name] = totals.get(name, 0.0) + value / model.critic_steps
+        critic_numbers.append(critic_update(model.critic, optimizers["critic"], real, fake,
+                                            model.gp_weight))
 
     fake = model.generator(mg.randn(n, model.z_dim, device=real.device))
     g_loss = generator_loss(model.critic(fake))
     optimizers["generator"].zero_grad()
     g_loss.backward()  # also fills the critic's .grad, which its next zero_grad clears
     optimizers["generator"].step()
-    return {**totals, "generator_loss": g_loss.item()}
+    # one read from the device for the whole step, where .item() on each number made
+    # the GPU wait thirteen times
+    with mg.no_grad():
+        numbers = mg.cat(critic_numbers + [g_loss.reshape(1)]).tolist()
+    return {**mean_critic_losses(numbers[:-1]), "generator_loss": numbers[-1]}
 
 
 __all__ = ["Critic", "WGANGP", "critic_loss", "critic_update", "generator_loss",
-           "gradient_penalty", "make_optimizers", "sample", "train_step"]
+           "gradient_penalty", "make_optimizers", "mean_critic_losses", "sample",
+           "train_step"]

@@ -108,7 +108,7 @@ def one_hot(labels: Tensor, num_classes: int) -> Tensor:
     if labels.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected integer class indices, got dtype {labels.dtype}")
     xp = get_array_module(labels)
-    if labels.numel() and (int(labels.data.min()) < 0 or int(labels.data.max()) >= num_classes):
+    if labels.numel() and bool(((labels.data < 0) | (labels.data >= num_classes)).any()):
         raise ValueError(f"one_hot: labels must lie in 0..{num_classes - 1}, got values from "
                          f"{int(labels.data.min())} to {int(labels.data.max())}")
     return Tensor(xp.eye(num_classes, dtype=xp.int64)[labels.data], device=labels.device)

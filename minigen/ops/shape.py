@@ -229,21 +229,27 @@ class GetItemGrad(Function):
 def _check_gpu_index_bounds(x: Tensor, key: Any) -> None:
     """CuPy wraps out-of-range integer indices silently where NumPy raises: check them.
 
-    Only keys of ints, slices and integer arrays (one per leading dim) are checked.
+    Only keys of ints, slices and integer arrays (one per leading dim) are checked. The
+    lowest and highest index of every integer array are read from the device together:
+    one GPU sync per indexing, not two per array.
     """
     parts = key if isinstance(key, tuple) else (key,)
     if any(k is None or k is Ellipsis for k in parts):
         return
-    for dim, k in enumerate(parts):
-        if dim >= x.ndim:
-            return  # too many indices: the op itself raises
-        if hasattr(k, "dtype") and k.dtype.kind in "iu" and k.size:
-            low, high = int(k.min()), int(k.max())  # one device sync each
-            if low < -x.shape[dim] or high >= x.shape[dim]:
-                bad = high if high >= x.shape[dim] else low
-                raise IndexError(
-                    f"indexing a tensor of shape {x.shape}: index {bad} "
-                    f"is out of bounds for dim {dim} of size {x.shape[dim]}")
+    arrays = [(dim, k) for dim, k in enumerate(parts[:x.ndim])  # more parts: the op raises
+              if hasattr(k, "dtype") and k.dtype.kind in "iu" and k.size]
+    if not arrays:
+        return
+    xp = get_array_module(*[k for _, k in arrays])
+    extremes = xp.stack([xp.asarray(end, dtype=np.int64)
+                         for _, k in arrays for end in (k.min(), k.max())])
+    bounds = backend.to_device(extremes, backend.CPU).tolist()
+    for (dim, _), low, high in zip(arrays, bounds[0::2], bounds[1::2]):
+        if low < -x.shape[dim] or high >= x.shape[dim]:
+            bad = high if high >= x.shape[dim] else low
+            raise IndexError(
+                f"indexing a tensor of shape {x.shape}: index {bad} "
+                f"is out of bounds for dim {dim} of size {x.shape[dim]}")
 
 
 def getitem(x: Tensor, key: Any) -> Tensor:
