@@ -1,5 +1,6 @@
 """Tests of the chapter 6 exercises: the affine coupling's three formulas
-(minigen/nn/coupling.py, the blocks marked ch06.1 to ch06.3).
+(minigen/nn/coupling.py, the blocks marked ch06.1 to ch06.3) and the change of variables
+(minigen/models/realnvp.py, ch06.4).
 
 Each test carries its exercise's marker and takes the `exercise` fixture: the library
 module that holds the exercise. With --student, your answers from exercises/ are in
@@ -7,6 +8,8 @@ place of the library's code, so the same tests check them:
 `python -m minigen.exercises check ch06.1`, or `python -m pytest -m ch06_1 --student`.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -122,3 +125,35 @@ def test_coupling_log_det_gradient_matches_finite_differences(exercise):
     _, b, s, _ = coupling_case(6)
     b_tensor = mg.tensor(b, dtype=mg.float64)
     gradcheck(lambda s: exercise.coupling_log_det(s, b_tensor), [s], name="coupling_log_det")
+
+
+# ---------------------------------------------------------------- ch06.4: log_likelihood
+
+
+@pytest.mark.ch06_4
+@pytest.mark.parametrize("shape", [(6, 2), (3, 1, 4, 4)], ids=["points", "images"])
+def test_log_likelihood_is_log_prior_plus_log_det(exercise, shape):
+    rng = np.random.default_rng(7)
+    z, log_det = rng.standard_normal(shape), rng.standard_normal(shape[0])
+    result = exercise.log_likelihood(*as_tensors(z, log_det))
+    assert result.shape == (shape[0],)
+    dims = int(np.prod(shape[1:]))
+    log_prior = np.array([-0.5 * (z[n] ** 2).sum() - 0.5 * dims * math.log(2 * math.pi)
+                          for n in range(shape[0])])
+    assert_close("log p_X(x)", result.numpy(), log_prior + log_det, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.ch06_4
+def test_log_likelihood_of_known_cases(exercise):
+    # z = 0: the peak of N(0, I) in 2-D, 1 / (2 pi); a log_det of log 2 doubles it
+    z = mg.zeros(2, 2, dtype=mg.float64)
+    log_det = mg.tensor([0.0, math.log(2.0)], dtype=mg.float64)
+    densities = np.exp(exercise.log_likelihood(z, log_det).numpy())
+    assert_close("p_X(x)", densities, [1 / (2 * math.pi), 2 / (2 * math.pi)], rtol=1e-12)
+
+
+@pytest.mark.ch06_4
+def test_log_likelihood_gradient_matches_finite_differences(exercise):
+    rng = np.random.default_rng(8)
+    gradcheck(exercise.log_likelihood, [rng.standard_normal((4, 3)), rng.standard_normal(4)],
+              name="log_likelihood")

@@ -1,0 +1,175 @@
+"""Chapter 6: RealNVP on two moons. The flow inverts (also after training), its log-det is
+log |det J| of a numerical Jacobian, its density integrates to 1, it trains, and bad
+input gets a clear error."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import minigen as mg
+from minigen import nn
+from minigen.models import realnvp
+from minigen.recipes import adam
+
+
+def strongly_bent(model: realnvp.RealNVP, a: float = 0.5) -> realnvp.RealNVP:
+    """Weights drawn from U(-a, a): far from the near-identity flow a Glorot start gives."""
+    for p in model.parameters():
+        nn.init.uniform_(p, -a, a)
+    return model
+
+
+def numerical_jacobian(fn, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """J[i, j] = d fn(x)_i / d x_j by central differences, for one float64 point x (D,)."""
+    jacobian = np.zeros((x.size, x.size))
+    for j in range(x.size):
+        step = np.zeros_like(x)
+        step[j] = eps
+        jacobian[:, j] = (fn(x + step) - fn(x - step)) / (2 * eps)
+    return jacobian
+
+
+def test_the_book_network(device):
+    model = realnvp.make_realnvp().to(device)
+    assert len(model.couplings) == 2
+    masks = [coupling.mask.numpy().tolist() for coupling in model.couplings]
+    assert masks == [[0, 1], [1, 0]]
+    s_net = model.couplings[0].s_net
+    linears = [layer for layer in s_net if isinstance(layer, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (2, 256), (256, 256), (256, 256), (256, 256), (256, 2)]
+    assert isinstance(s_net[-1], nn.Tanh)
+    assert not isinstance(model.couplings[0].t_net[-1], nn.Tanh)
+    # per coupling: s and t, each 2*256+256 + 3*(256*256+256) + 256*2+2 parameters
+    per_network = 768 + 3 * 65792 + 514
+    assert sum(p.numel() for p in model.parameters()) == 4 * per_network
+    assert all(np.all(p.numpy() == 0) for name, p in model.named_parameters()
+               if name.endswith("bias"))  # Keras' start: zero biases
+
+
+def test_inverse_undoes_forward_also_after_training(device):
+    mg.manual_seed(0)
+    model = realnvp.make_realnvp(hidden=64).to(device)
+    x = mg.tensor(realnvp.load_moons("train", n=256), device=device)
+    optimizers = adam(model, 1e-3)
+    for steps in (0, 20):
+        for _ in range(steps):
+            realnvp.train_step(model, optimizers, x)
+        z, log_det = model(x)
+        assert z.shape == (256, 2) and log_det.shape == (256,) and z.dtype == np.float32
+        np.testing.assert_allclose(model.inverse(z).numpy(), x.numpy(), rtol=0, atol=1e-5)
+        noise = mg.randn(256, 2, device=device)
+        np.testing.assert_allclose(model(model.inverse(noise))[0].numpy(), noise.numpy(),
+                                   rtol=0, atol=1e-5)
+    assert np.abs(log_det.numpy()).max() > 0.05  # training moved it away from the identity
+
+
+def test_log_det_is_log_det_of_the_numerical_jacobian(device):
+    mg.manual_seed(1)
+    model = strongly_bent(realnvp.make_realnvp(hidden=32).double()).to(device)
+    x = np.random.default_rng(0).standard_normal((6, 2))
+    _, log_det = model(mg.tensor(x, dtype=mg.float64, device=device))
+
+    def flow(point):
+        return model(mg.tensor(point[None], dtype=mg.float64, device=device))[0].numpy()[0]
+
+    for n in range(len(x)):
+        sign, expected = np.linalg.slogdet(numerical_jacobian(flow, x[n]))
+        assert sign > 0
+        assert log_det.numpy()[n] == pytest.approx(expected, rel=1e-7, abs=1e-8)
+    assert np.ptp(log_det.numpy()) > 0.2  # not one constant volume change
+
+
+def test_the_density_integrates_to_one():
+    # 400 x 400 cells over [-14, 14]^2 hold every one of 100,000 samples of this flow
+    mg.manual_seed(0)
+    model = strongly_bent(realnvp.make_realnvp(hidden=32).double())
+    samples = model.sample(100_000).numpy()
+    half_width, cells = 14.0, 400
+    assert np.abs(samples).max() < half_width
+    xs = np.linspace(-half_width, half_width, cells)
+    area = (xs[1] - xs[0]) ** 2
+    grid = mg.tensor(np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2), dtype=mg.float64)
+    with mg.no_grad():
+        z, log_det = model(grid)
+        density = np.exp(model.log_prob(grid).numpy())
+    assert density.sum() * area == pytest.approx(1.0, abs=0.02)
+    # the test has teeth: this flow is far from N(0, I), and without its log-det term
+    # the same sum misses 1 by far
+    standard_normal = np.exp(-0.5 * (grid.numpy() ** 2).sum(1)) / (2 * math.pi)
+    assert 0.5 * np.abs(density - standard_normal).sum() * area > 0.3  # total variation
+    prior_only = np.exp(-0.5 * (z.numpy() ** 2).sum(1)) / (2 * math.pi)
+    assert abs(prior_only.sum() * area - 1.0) > 0.2
+
+
+def test_log_prob_and_sample(device):
+    mg.manual_seed(2)
+    model = realnvp.make_realnvp(hidden=32).to(device)
+    x = mg.tensor(realnvp.load_moons("test", n=10), device=device)
+    z, log_det = model(x)
+    expected = -0.5 * (z.numpy() ** 2).sum(1) - math.log(2 * math.pi) + log_det.numpy()
+    np.testing.assert_allclose(model.log_prob(x).numpy(), expected, rtol=1e-6)
+    points = model.sample(7)
+    assert points.shape == (7, 2) and points.dtype == np.float32 and points.device == device
+    assert not points.requires_grad
+
+
+def test_training_lowers_the_negative_log_likelihood():
+    mg.manual_seed(3)
+    model = realnvp.make_realnvp(hidden=64)
+    train = realnvp.load_moons("train", n=512)
+    test = realnvp.load_moons("test", n=1000)
+    before = realnvp.negative_log_likelihood(model, test)
+    optimizers = adam(model, 1e-3)
+    for step in range(40):
+        realnvp.train_step(model, optimizers, mg.tensor(train[(step % 4) * 128:][:128]))
+    after = realnvp.negative_log_likelihood(model, test)
+    assert after < before - 0.3, (before, after)
+
+
+def test_the_moons_are_standardised_by_the_training_set():
+    train, test = realnvp.load_moons("train"), realnvp.load_moons("test")
+    assert train.shape == (30_000, 2) and test.shape == (3_000, 2)
+    assert train.dtype == np.float32
+    np.testing.assert_allclose(train.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(train.std(0), 1.0, atol=1e-5)
+    assert not np.isin(test[:, 0], train[:, 0]).any()  # fresh points
+    np.testing.assert_array_equal(realnvp.load_moons("test", n=5), test[:5])
+
+
+def test_the_l2_penalty_is_keras_l2_on_the_kernels():
+    mg.manual_seed(4)
+    model = realnvp.make_realnvp(hidden=8, l2=realnvp.BOOK_L2)
+    x = mg.tensor(realnvp.load_moons("train", n=32))
+    loss, nll = realnvp.flow_loss(model, x)
+    kernels = sum(float((p.numpy().astype(np.float64) ** 2).sum())
+                  for name, p in model.named_parameters() if name.endswith("weight"))
+    assert loss.item() == pytest.approx(nll.item() + 0.01 * kernels, rel=1e-5)
+    assert nll.item() == pytest.approx(-model.log_prob(x).numpy().mean(), rel=1e-6)
+    losses = realnvp.train_step(model, adam(model, 1e-4), x)
+    assert set(losses) == {"loss", "nll"}
+    assert set(realnvp.train_step(realnvp.make_realnvp(hidden=8), adam(model, 1e-4), x)) == {
+        "loss"}
+
+
+def test_bad_input_gets_a_clear_error():
+    model = realnvp.make_realnvp(hidden=8)
+    with pytest.raises(ValueError, match=r"RealNVP.forward: expected points of shape "
+                                         r"\(N, 2\), got shape \(4, 3\)"):
+        model(mg.randn(4, 3))
+    with pytest.raises(ValueError, match=r"shape \(N, 2\), got shape \(2,\)"):
+        model.log_prob(mg.randn(2))
+    with pytest.raises(ValueError, match=r"RealNVP.inverse: expected points .* \(4, 2, 1\)"):
+        model.inverse(mg.randn(4, 2, 1))
+    for bad in (math.nan, math.inf):
+        x = mg.tensor([[0.0, 1.0], [bad, 0.0]])
+        with pytest.raises(ValueError, match="RealNVP.forward: the input holds nan or inf"):
+            model(x)
+        with pytest.raises(ValueError, match="RealNVP.inverse: the input holds nan or inf"):
+            model.inverse(x)
+    with pytest.raises(TypeError, match="expected a Tensor of points .* got ndarray"):
+        model.log_prob(np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'val'"):
+        realnvp.load_moons("val")
