@@ -234,8 +234,11 @@ def sample(recipe: Recipe, args: argparse.Namespace) -> Path:
     mg.manual_seed(args.seed)
     images = recipe.sample(model, args.n)
     out = args.out or _checkpoint_path(args).parent / "samples.png"
-    plot.image_grid(images, out, nrow=int(round(args.n ** 0.5)),
-                    value_range=recipe.value_range)
+    if recipe.draw is not None:
+        recipe.draw(images, out)
+    else:
+        plot.image_grid(images, out, nrow=int(round(args.n ** 0.5)),
+                        value_range=recipe.value_range)
     print(f"wrote {args.n} samples to {out}")
     return out
 

@@ -8,6 +8,7 @@ the book's order of explanation.
     wgan_gp.py         chapter 4: WGAN-GP, the gradient penalty
     cgan.py            chapter 4: the conditional WGAN-GP
     gan_evaluation.py  chapter 4: the FID-style score, class histograms, conditional accuracy
+    realnvp.py         chapter 6: RealNVP, a normalizing flow on two moons
 
 Import the model you need, `from minigen.models import vae`: this package imports none
 of them, so one model loads only what it uses. minigen.recipes tells the command line

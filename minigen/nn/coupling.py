@@ -11,7 +11,9 @@ sorting the features by b) with diagonal 1 where b = 1 and exp(s) where b = 0, s
     log |det dy/dx| = sum over features of (1 - b) s(b x),
 
 and the layer inverts in closed form: x = b y + (1 - b) (y - t(b y)) exp(-s(b y)).
-s and t may be any networks: they are never inverted.
+s and t may be any networks: they are never inverted. The three formulas are the
+functions coupling_forward, coupling_inverse and coupling_log_det below (exercises
+ch06.1-3), which AffineCoupling runs.
 """
 from __future__ import annotations
 
@@ -21,6 +23,50 @@ from minigen import backend
 from minigen.autograd import Tensor
 from minigen.nn.module import Module
 from minigen.ops.arithmetic import exp
+
+
+def coupling_forward(x: Tensor, b: Tensor, s: Tensor, t: Tensor) -> Tensor:
+    """The affine coupling, data towards latent: the masked half of x passes through, the
+    rest is scaled by exp(s) and shifted by t,
+
+        y = b x + (1 - b) (x exp(s) + t)
+
+    where s and t were computed from b x alone (so y's masked half, b y = b x, is all
+    the inverse needs to compute them again). b: the 0/1 mask, broadcastable to x;
+    x, s, t: (N, ...) -> y: (N, ...).
+    """
+    ### BEGIN EXERCISE ch06.1: return b x + (1 - b) (x exp(s) + t)
+    return b * x + (1.0 - b) * (x * exp(s) + t)
+    ### END EXERCISE
+
+
+def coupling_inverse(y: Tensor, b: Tensor, s: Tensor, t: Tensor) -> Tensor:
+    """The coupling undone in closed form: solve y = x exp(s) + t for x where b = 0,
+
+        x = b y + (1 - b) (y - t) exp(-s)
+
+    with s and t computed from b y, which equals b x: the networks s and t are run
+    again, never inverted. b: the 0/1 mask, broadcastable to y; y, s, t: (N, ...) ->
+    x: (N, ...).
+    """
+    ### BEGIN EXERCISE ch06.2: return b y + (1 - b) (y - t) exp(-s)
+    return b * y + (1.0 - b) * (y - t) * exp(-s)
+    ### END EXERCISE
+
+
+def coupling_log_det(s: Tensor, b: Tensor) -> Tensor:
+    """log |det dy/dx| of coupling_forward, one number per sample:
+
+        log |det dy/dx| = sum over the features of (1 - b) s
+
+    The Jacobian is triangular (y's masked half is x's, and s, t depend on it alone),
+    so its determinant is the product of its diagonal: 1 where b = 1, exp(s) where
+    b = 0. Whatever s holds where b = 1 does not count. b: the 0/1 mask, broadcastable
+    to s; s: (N, ...) -> (N,).
+    """
+    ### BEGIN EXERCISE ch06.3: return the sum of (1 - b) s over all but the batch dim
+    return ((1.0 - b) * s).sum(dim=tuple(range(1, s.ndim)))
+    ### END EXERCISE
 
 
 class AffineCoupling(Module):
@@ -65,19 +111,15 @@ class AffineCoupling(Module):
         """y = b x + (1 - b) (x exp(s) + t), log_det = sum of (1 - b) s per sample."""
         self._check_input(x, "forward")
         b = self.mask
-        x_masked = b * x
-        s, t = self._scale_and_shift(x_masked)
-        y = x_masked + (1.0 - b) * (x * exp(s) + t)
-        log_det = s.sum(dim=tuple(range(1, x.ndim)))
-        return y, log_det
+        s, t = self._scale_and_shift(b * x)
+        return coupling_forward(x, b, s, t), coupling_log_det(s, b)
 
     def inverse(self, y: Tensor) -> Tensor:
         """x = b y + (1 - b) (y - t) exp(-s), with s, t computed from b y = b x."""
         self._check_input(y, "inverse")
         b = self.mask
-        y_masked = b * y
-        s, t = self._scale_and_shift(y_masked)
-        return y_masked + (1.0 - b) * (y - t) * exp(-s)
+        s, t = self._scale_and_shift(b * y)
+        return coupling_inverse(y, b, s, t)
 
 
-__all__ = ["AffineCoupling"]
+__all__ = ["AffineCoupling", "coupling_forward", "coupling_inverse", "coupling_log_det"]
