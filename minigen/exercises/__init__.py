@@ -32,7 +32,6 @@ import os
 import re
 import sys
 import textwrap
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -479,15 +478,6 @@ def uninstall() -> None:
         sys.modules.pop(f"minigen_student.{exercise.marker}", None)
 
 
-@contextmanager
-def student_code(folder: Path | None = None) -> Iterator[list[Exercise]]:
-    """`with student_code(): ...` runs with the student's exercises, then restores."""
-    try:
-        yield install_student(folder)
-    finally:
-        uninstall()
-
-
 def installed() -> list[Exercise]:
     """The exercises whose student version is in place now."""
     return [exercise for exercise, *_ in _INSTALLED]
@@ -495,5 +485,5 @@ def installed() -> list[Exercise]:
 
 __all__ = ["BEGIN", "END", "Exercise", "ExerciseNotDone", "MarkerError", "exercises_in",
            "find_exercises", "get", "install_student", "installed", "load_student",
-           "make_stub", "reference", "reset", "start", "started", "student_code",
-           "student_file", "uninstall", "workspace"]
+           "make_stub", "reference", "reset", "start", "started", "student_file",
+           "uninstall", "workspace"]
