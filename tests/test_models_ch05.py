@@ -314,3 +314,14 @@ def test_the_lesson_smoke_run_trains_and_draws(tmp_path, device):
     assert [Path(p).name for p in result["figures"]] == names
     for name in names:
         assert (tmp_path / "ch05_pixelcnn" / name).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_the_mixture_model_trains_and_evaluates_from_the_command_line(tmp_path, capsys):
+    folder = str(tmp_path / "mixture")
+    assert cli(["train", "pixelcnn_mixture", "--epochs", "1", "--limit", "64", "--quiet",
+                "--checkpoint-dir", folder]) == 0
+    assert cli(["evaluate", "pixelcnn_mixture", "--limit", "50",
+                "--checkpoint-dir", folder]) == 0
+    printed = capsys.readouterr().out
+    bits = float(printed.split("test bits/dim:")[1].split()[0])
+    assert 1.0 < bits < 8.0  # one step from the start: no better than a few bits a pixel
