@@ -315,6 +315,13 @@ def main(argv: list[str] | None = None) -> dict:
     section("4. Training: cross-entropy in nats per pixel")
     history, seconds, curve = train(model, train_images, test_images, EPOCHS[size], args,
                                     out)
+    explain("""
+        Is that number good for this network and budget? The same network in PyTorch,
+        from the same weights on the same batches (benchmarks/pixelcnn.py), reaches
+        0.4617 test nats/pixel after this default epoch of 20,000 images; minigen
+        0.4597 on the 10,000 test images. The book's 0.3627 took 10 epochs of 60,000.""")
+    print(f"test {history['test nats/pixel'][-1]:.4f} nats/pixel = "
+          f"{history['test bits/dim'][-1]:.4f} bits/dim on {len(test_images)} test images")
     section("5. Sampling, pixel by pixel")
     samples, sample_seconds, grid = sampling(model, SAMPLES[size], args.seed, out)
     section("6. The temperature")
