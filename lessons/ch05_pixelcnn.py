@@ -208,7 +208,10 @@ def train(model: pixelcnn.PixelCNN, train_images: np.ndarray, test_images: np.nd
     fig = Figure(figsize=(11, 4))
     left, right = fig.subplots(1, 2)
     left.plot(range(1, count + 1), steps["loss"], alpha=0.3, color="C0")
-    left.plot(range(1, count + 1), moving_average(steps["loss"], 50), color="C0")
+    smooth = moving_average(steps["loss"], 50)  # means of runs of `run` steps
+    run = max(1, count // 50)
+    centres = [np.mean(np.arange(1, count + 1)[k:k + run]) for k in range(0, count, run)]
+    left.plot(centres, smooth, color="C0")
     left.axhline(math.log(4), color="gray", linestyle=":", label="uniform: log 4")
     left.set(xlabel="step", ylabel="nats per pixel", title="training loss per batch")
     left.legend()
@@ -244,9 +247,11 @@ def temperatures(model: pixelcnn.PixelCNN, seed: int, out: Path) -> Path:
     """Eight samples at each temperature, one row each."""
     explain("""
         The book's sample_from reweights each conditional as p^(1/T) (softmax of the
-        logits divided by T). Below 1, likely levels get likelier: smooth, plain
-        garments, and at T -> 0 every image is the same (the most likely level each
-        time). Above 1 the choice flattens towards uniform: speckled noise.""")
+        logits divided by T). Below 1, likely levels get likelier. Here the likeliest
+        level of most pixels is 0, the black background, so at T = 0.5 most images
+        stay nearly empty, and at T -> 0 every image is the same (the most likely
+        level each time). Above 1 the choice flattens towards uniform: speckled
+        noise.""")
     rows = [model.sample(8, temperature=t, seed=seed, progress=False) for t in TEMPERATURES]
     path = plot.image_grid(mg.cat(rows).float() / (model.levels - 1), out / "temperatures.png",
                            title="temperature " + ", ".join(map(str, TEMPERATURES)) +
