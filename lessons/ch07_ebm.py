@@ -24,9 +24,9 @@ pushes the energy of real data down and that of the model's own samples up.
 
 The book trains 60 epochs of all 60,000 digits, batches of 128, each with 60 Langevin
 steps: days on a 2-core CPU, where one such training step takes seconds. By default
-this lesson is sized to about 10 minutes: 500 steps of batches of 64 (32,000 digits,
-one epoch), 20 Langevin steps each, Adam 5e-4 (the book: 1e-4); the toy trains about
-30 s. --full runs the book's setting. Exercises ch07.1-2 (lessons/README.md) ask you
+this lesson is sized down to about 6 minutes (6:15 measured at 1 thread on a busy
+2-core machine): 500 steps of batches of 64 (32,000 digits, one epoch), 20 Langevin
+steps each, Adam 5e-4 (the book: 1e-4); the toy trains about 30 s of that. --full runs the book's setting. Exercises ch07.1-2 (lessons/README.md) ask you
 to write the Langevin step and the contrastive-divergence loss. Figures go to
 outputs/ch07_ebm/; `python -m minigen train ebm` trains the book's model.
 """
