@@ -139,7 +139,13 @@ def landscape(model: ebm.EBM, points: np.ndarray, steps: int, device: str, out: 
         energy lets them. With the book's noise, 0.005, a step is almost pure gradient
         descent (a temperature of about 1e-6): the chains slide into the nearest
         minimum and stay. The second looks sharper; the first is what the energy
-        actually says about the data.""")
+        actually says about the data.
+
+        What to look for: a short training learns the ring first (a valley of low
+        energy at radius 2, a hill in the middle, walls outside) and the eight modes
+        along it only slowly; in the default run the true-Langevin samples still
+        spread evenly along the ring. The mean distance of the samples to the nearest
+        centre, beside the data's, says how far the modes are.""")
     distances = {"data": nearest_centre_distance(points[:1000])}
     fig = Figure(figsize=(12, 5.5))
     for ax, (title, noise) in zip(fig.subplots(1, 2), runs.items()):
