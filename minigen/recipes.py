@@ -20,7 +20,8 @@ import minigen as mg
 from minigen import optim, plot
 from minigen.autograd import Tensor
 from minigen.datasets import load_fashion_mnist, load_mnist, to_unit_32
-from minigen.models import autoencoder, cgan, dcgan, ebm, gan_evaluation, realnvp, vae, wgan_gp
+from minigen.models import (autoencoder, cgan, dcgan, ebm, gan_evaluation, pixelcnn,
+                            realnvp, vae, wgan_gp)
 from minigen.models.classifier import load_classifier
 from minigen.nn import Module, device_of, evaluating
 from minigen.optim import Optimizer
@@ -212,6 +213,26 @@ def evaluate_ebm(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
         results[f"FID-style score ({n} generated vs {n} test images)"] = \
             gan_evaluation.frechet_distance(classifier, generated, real_features)
     return results
+def pixelcnn_images(split: str) -> tuple[np.ndarray]:
+    """The book's PixelCNN data: Fashion-MNIST at 16x16 and 4 levels, uint8 (N, 1, 16, 16)."""
+    return (pixelcnn.load_pixelcnn_images(split),)
+
+
+def mixture_images(split: str) -> tuple[np.ndarray]:
+    """Fashion-MNIST padded to 32x32, all 256 levels, uint8 (N, 1, 32, 32)."""
+    return (pixelcnn.load_mixture_images(split),)
+
+
+def evaluate_pixelcnn(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                      samples: int) -> dict[str, float]:
+    """The test images' exact likelihood, in nats per pixel and bits per dimension."""
+    result = pixelcnn.evaluate_nll(model, data[0], batch_size)
+    return {"test nats/pixel": result["nats/pixel"], "test bits/dim": result["bits/dim"]}
+
+
+def sample_pixelcnn(model: Module, n: int) -> Tensor:
+    """n images drawn pixel by pixel, levels scaled to [0, 1] for the grid."""
+    return model.sample(n).float() / (model.levels - 1)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -259,6 +280,19 @@ RECIPES: dict[str, Recipe] = {
         transform=realnvp.pixels_to_float, evaluate=evaluate_image_flow,
         sample=sample_realnvp, epochs=realnvp.IMAGE_EPOCHS,
         batch_size=realnvp.IMAGE_BATCH_SIZE, lr=realnvp.IMAGE_LR),
+    "pixelcnn": Recipe(
+        name="pixelcnn", summary="chapter 5: PixelCNN, Fashion-MNIST at 16x16 and 4 levels",
+        build=pixelcnn.make_pixelcnn, make_optimizers=adam,
+        train_step=pixelcnn.train_step, load_data=pixelcnn_images, transform=None,
+        evaluate=evaluate_pixelcnn, sample=sample_pixelcnn, epochs=pixelcnn.EPOCHS,
+        batch_size=pixelcnn.BATCH_SIZE, lr=pixelcnn.LR),
+    "pixelcnn_mixture": Recipe(
+        name="pixelcnn_mixture",
+        summary="chapter 5: mixture-of-logistics PixelCNN, 256 levels at 32x32",
+        build=pixelcnn.make_mixture_pixelcnn, make_optimizers=adam,
+        train_step=pixelcnn.train_step, load_data=mixture_images, transform=None,
+        evaluate=evaluate_pixelcnn, sample=sample_pixelcnn, epochs=pixelcnn.MIXTURE_EPOCHS,
+        batch_size=pixelcnn.MIXTURE_BATCH_SIZE, lr=pixelcnn.MIXTURE_LR),
     "ebm": Recipe(
         name="ebm", summary="chapter 7: energy-based model, Langevin sampling, MNIST",
         build=ebm.make_ebm, make_optimizers=ebm.make_optimizers,
@@ -270,6 +304,7 @@ RECIPES: dict[str, Recipe] = {
 __all__ = ["GAN_FID_SAMPLES", "RECIPES", "Recipe", "adam", "draw_points",
            "evaluate_autoencoder", "evaluate_cgan", "evaluate_ebm", "evaluate_gan",
            "evaluate_image_flow",
+           "evaluate_pixelcnn", "mixture_images", "pixelcnn_images", "sample_pixelcnn",
            "evaluate_realnvp", "evaluate_vae", "fashion_mnist_images", "mnist_images",
            "moons_points", "sample_autoencoder", "sample_cgan", "sample_gan", "sample_ebm",
            "sample_realnvp", "sample_vae"]
