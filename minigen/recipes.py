@@ -16,11 +16,12 @@ from typing import Callable
 
 import numpy as np
 
+import minigen as mg
 from minigen import optim, plot
 from minigen.autograd import Tensor
 from minigen.datasets import load_fashion_mnist, load_mnist, to_unit_32
-from minigen.models import (autoencoder, cgan, dcgan, gan_evaluation, pixelcnn, realnvp, vae,
-                            wgan_gp)
+from minigen.models import (autoencoder, cgan, dcgan, ebm, gan_evaluation, pixelcnn,
+                            realnvp, vae, wgan_gp)
 from minigen.models.classifier import load_classifier
 from minigen.nn import Module, device_of, evaluating
 from minigen.optim import Optimizer
@@ -188,6 +189,30 @@ def evaluate_image_flow(model: Module, data: tuple[np.ndarray, ...], batch_size:
     return {"test bits/dim": realnvp.image_bits_per_dim(model, data[0], batch_size)}
 
 
+def sample_ebm(model: Module, n: int, batch_size: int = 500) -> Tensor:
+    """n digits: Langevin chains of the book's 1,000 steps from uniform noise,
+    batch_size chains at a time."""
+    return mg.cat([model.sample(min(batch_size, n - start)) for start in range(0, n, batch_size)])
+
+
+def evaluate_ebm(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                 samples: int) -> dict[str, float]:
+    """The mean energies of test images, of their samples and of uniform noise, and the
+    FID-style score (chapter 4's protocol) of as many samples (1,000 Langevin steps each)
+    as test images, up to 5000."""
+    n = min(GAN_FID_SAMPLES, len(data[0]))
+    real = dcgan.to_gan_input(data[0][:n])
+    generated = sample_ebm(model, n, batch_size)
+    noise = model.buffer.noise(n, device_of(model))
+    classifier = load_classifier("mnist", device_of(model))
+    real_features = gan_evaluation.classifier_features(classifier, real)
+    results = {f"mean energy of {n} test images": ebm.mean_energy(model, real),
+               f"mean energy of {n} samples": ebm.mean_energy(model, generated),
+               f"mean energy of {n} uniform noise images": ebm.mean_energy(model, noise)}
+    if n >= 2:  # a covariance needs two
+        results[f"FID-style score ({n} generated vs {n} test images)"] = \
+            gan_evaluation.frechet_distance(classifier, generated, real_features)
+    return results
 def pixelcnn_images(split: str) -> tuple[np.ndarray]:
     """The book's PixelCNN data: Fashion-MNIST at 16x16 and 4 levels, uint8 (N, 1, 16, 16)."""
     return (pixelcnn.load_pixelcnn_images(split),)
@@ -268,11 +293,18 @@ RECIPES: dict[str, Recipe] = {
         train_step=pixelcnn.train_step, load_data=mixture_images, transform=None,
         evaluate=evaluate_pixelcnn, sample=sample_pixelcnn, epochs=pixelcnn.MIXTURE_EPOCHS,
         batch_size=pixelcnn.MIXTURE_BATCH_SIZE, lr=pixelcnn.MIXTURE_LR),
+    "ebm": Recipe(
+        name="ebm", summary="chapter 7: energy-based model, Langevin sampling, MNIST",
+        build=ebm.make_ebm, make_optimizers=ebm.make_optimizers,
+        train_step=ebm.train_step, load_data=mnist_images, transform=ebm.to_ebm_input,
+        evaluate=evaluate_ebm, sample=sample_ebm,
+        epochs=ebm.EPOCHS, batch_size=ebm.BATCH_SIZE, lr=ebm.LR, value_range=(-1.0, 1.0)),
 }
 
 __all__ = ["GAN_FID_SAMPLES", "RECIPES", "Recipe", "adam", "draw_points",
-           "evaluate_autoencoder", "evaluate_cgan", "evaluate_gan", "evaluate_image_flow",
+           "evaluate_autoencoder", "evaluate_cgan", "evaluate_ebm", "evaluate_gan",
+           "evaluate_image_flow",
            "evaluate_pixelcnn", "mixture_images", "pixelcnn_images", "sample_pixelcnn",
            "evaluate_realnvp", "evaluate_vae", "fashion_mnist_images", "mnist_images",
-           "moons_points", "sample_autoencoder", "sample_cgan", "sample_gan", "sample_realnvp",
-           "sample_vae"]
+           "moons_points", "sample_autoencoder", "sample_cgan", "sample_gan", "sample_ebm",
+           "sample_realnvp", "sample_vae"]
