@@ -66,3 +66,42 @@ def test_gradients_of_the_gates(exercise):
     z = mg.tensor(rng.standard_normal((2, 12)), dtype=mg.float64, requires_grad=True)
     c = mg.tensor(rng.standard_normal((2, 3)), dtype=mg.float64, requires_grad=True)
     assert gradcheck(exercise.lstm_cell_update, [z, c])
+
+
+# ---------------------------------------------------------------- ch05.5: reweight_distribution
+
+
+def chollet_reweight(p, temperature):
+    """Chollet's reweight_distribution (Deep Learning with Python, listing 8.2), in float64."""
+    distribution = np.exp(np.log(p) / temperature)
+    return distribution / distribution.sum()
+
+
+@pytest.mark.ch05_5
+@pytest.mark.parametrize("temperature", [0.2, 0.5, 1.0, 1.2, 3.0])
+def test_reweighting_is_chollets(exercise, temperature):
+    p = np.random.default_rng(0).dirichlet(np.ones(7))
+    ours = exercise.reweight_distribution(p, temperature)
+    assert_close(f"p reweighted at T = {temperature}", ours, chollet_reweight(p, temperature),
+                 rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.ch05_5
+def test_reweighting_at_one_is_the_model_and_rows_are_separate(exercise):
+    p = np.random.default_rng(1).dirichlet(np.ones(5), size=3)  # (3, 5): one per row
+    assert_close("T = 1", exercise.reweight_distribution(p, 1.0), p, rtol=1e-12, atol=1e-12)
+    ours = exercise.reweight_distribution(p, 0.5)
+    for row in range(3):
+        assert_close(f"row {row}", ours[row], chollet_reweight(p[row], 0.5), rtol=1e-10,
+                     atol=1e-12)
+
+
+@pytest.mark.ch05_5
+def test_reweighting_a_low_temperature_does_not_overflow(exercise):
+    """p^(1/T) for T = 0.01 underflows to 0 for every entry in float64: the answer is
+    still a distribution, with nearly all its mass on the likeliest entry."""
+    p = np.array([0.5, 0.3, 0.2])
+    ours = exercise.reweight_distribution(p, 0.01)
+    assert np.isfinite(ours).all()
+    assert_close("sums to 1", ours.sum(), 1.0, rtol=1e-12, atol=1e-12)
+    assert ours[0] > 1 - 1e-12

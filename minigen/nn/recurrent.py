@@ -12,7 +12,7 @@ and four gates decide what its cell c remembers:
 
 The four weight matrices of each input are stacked, as PyTorch stores them, in the
 order i, f, g, o: weight_ih_l0 is (4H, I) and weight_hh_l0 is (4H, H), so one matrix
-product gives all four gates' pre-activations at once and a torch state_dict loads
+product per input gives all four gates' pre-activations at once and a torch state_dict loads
 one to one. The loop over time steps is plain Python: a reader can follow it, and
 autograd unrolls it (backpropagation through time) by itself.
 
@@ -199,12 +199,13 @@ class LSTM(Module):
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-            # the inputs' share of the gates, for all time steps in one matrix product
-            input_gates = F.linear(x, weight_ih, bias_ih)  # (L, N, 4H)
             h, c = h_0[layer], c_0[layer]
             outputs = []
             for t in range(length):
-                gates = input_gates[t] + F.linear(h, weight_hh, bias_hh)
+                # all four gates in one matrix product per input. (Computing x W_ih^T for
+                # every step at once and slicing it here would be fewer products, but
+                # each slice's gradient is as big as the whole: L times the memory traffic.)
+                gates = F.linear(x[t], weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
                 h, c = lstm_cell_update(gates, c)
                 outputs.append(h)
             x = stack(outputs)  # (L, N, H): this layer's h_t, the next layer's input
