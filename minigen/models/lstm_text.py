@@ -49,6 +49,7 @@ from minigen.optim import Adam, Optimizer
 
 EMBEDDING_DIM, HIDDEN = 100, 128  # the book's EMBEDDING_DIM and N_UNITS
 SEQUENCE_LENGTH, BATCH_SIZE, LR = 64, 32, 1e-3
+EPOCHS = 25  # the book's, here passes over the training text
 CLIP = 1.0
 
 
@@ -126,5 +127,5 @@ def train_step(model: CharLSTM, optimizers: dict[str, Optimizer], windows: Tenso
     return text_train_step(model, optimizers, windows, clip=CLIP)
 
 
-__all__ = ["BATCH_SIZE", "CharLSTM", "EMBEDDING_DIM", "HIDDEN", "LR", "SEQUENCE_LENGTH",
+__all__ = ["BATCH_SIZE", "CharLSTM", "EMBEDDING_DIM", "EPOCHS", "HIDDEN", "LR", "SEQUENCE_LENGTH",
            "make_lstm", "make_optimizers", "train_step"]
