@@ -247,11 +247,12 @@ def learning_rate(step: int, lr: float = LR, min_lr: float = MIN_LR, warmup: int
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-def make_optimizers(model: GPT, lr: float = LR, iterations: int = ITERATIONS
-                    ) -> dict[str, Any]:
+def make_optimizers(model: GPT, lr: float = LR, iterations: int = ITERATIONS,
+                    warmup: int = WARMUP) -> dict[str, Any]:
     """nanoGPT's AdamW: weight decay 0.1 on every matrix (weights of Linear, embeddings,
     attention), none on the LayerNorms' vectors; betas (0.9, 0.99); and its learning-rate
-    schedule (warm-up, cosine) as a LambdaLR that train_step advances. The tied head
+    schedule (warm-up over `warmup` steps, cosine down to a tenth of lr at `iterations`)
+    as a LambdaLR that train_step advances. The tied head
     and token table are one Parameter, counted once."""
     params = list(model.parameters())  # unique: the tied weight once
     decay = [p for p in params if p.ndim >= 2]
@@ -261,7 +262,7 @@ def make_optimizers(model: GPT, lr: float = LR, iterations: int = ITERATIONS
         groups.append({"params": no_decay, "weight_decay": 0.0})
     optimizer = AdamW(groups, lr=lr, betas=BETAS)
     schedule = LambdaLR(optimizer, lambda step: learning_rate(
-        step, lr, MIN_LR * lr / LR, WARMUP, iterations) / lr)
+        step, lr, MIN_LR * lr / LR, warmup, iterations) / lr)
     return {"model": optimizer, "schedule": schedule}
 
 
