@@ -5,6 +5,8 @@
     python -m minigen train vae --resume             # continue from the last checkpoint
     python -m minigen evaluate vae                   # test loss, ELBO, IWAE NLL
     python -m minigen sample vae --n 64              # a PNG grid of new images
+    python -m minigen train gpt                      # nanoGPT's 2,000 iterations
+    python -m minigen sample gpt --prompt "ROMEO:" --temperature 0.8 --n 500   # text
 
 Checkpoints go to checkpoints/MODEL/checkpoint.npz (--checkpoint-dir to change),
 one after every epoch. --resume continues with the seed, batch size, learning
@@ -35,6 +37,7 @@ CHECKPOINT_FILE = "checkpoint.npz"
 RESUMED_SETTINGS = ("seed", "batch_size", "lr", "limit")
 LARGEST_SEED = 2 ** 32 - 1
 MOST_SAMPLES = 10_000  # a grid of 100 x 100 images
+IMAGES, TEXT_CHARACTERS = 64, 500  # what `sample` makes by default
 
 
 def integer(smallest: int, largest: int | None = None) -> Callable[[str], int]:
@@ -62,6 +65,17 @@ def positive_number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """An argparse type: a finite number >= 0 (a temperature: 0 means greedy)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 
@@ -108,10 +122,20 @@ def _parser() -> argparse.ArgumentParser:
                              help="random draws per image for estimates such as the IWAE "
                                   "bound, >= 1 (default 50)")
         if command == "sample":
-            sub.add_argument("--n", type=integer(1, MOST_SAMPLES), default=64,
-                             help=f"how many images, 1 to {MOST_SAMPLES} (default 64)")
+            sub.add_argument("--n", type=integer(1, MOST_SAMPLES), default=None,
+                             help=f"how many images (default 64), or characters for a text "
+                                  f"model (default {TEXT_CHARACTERS}), 1 to {MOST_SAMPLES}")
             sub.add_argument("--out", type=Path, default=None,
-                             help="the PNG to write (default CHECKPOINT_DIR/samples.png)")
+                             help="the file to write (default CHECKPOINT_DIR/samples.png, "
+                                  "or samples.txt for a text model)")
+            sub.add_argument("--prompt", default=None,
+                             help="text models (lstm, gpt): the text to continue "
+                                  "(default 'ROMEO:')")
+            sub.add_argument("--temperature", type=non_negative_number, default=1.0,
+                             help="text models: 1 samples the model's distribution, lower "
+                                  "is safer, higher wilder; 0 is greedy (default 1)")
+            sub.add_argument("--top-k", type=integer(1), default=None,
+                             help="text models: draw among the k likeliest characters only")
     return parser
 
 
@@ -198,7 +222,8 @@ def train(recipe: Recipe, args: argparse.Namespace) -> dict[str, list[float]]:
     images, *rest = recipe.load_data("train")
     if settings["limit"]:
         images, rest = images[:settings["limit"]], [a[:settings["limit"]] for a in rest]
-    print(f"{recipe.name}: {len(images)} training images, {epochs} epochs, batch "
+    examples = "windows of text" if recipe.prompt is not None else "images"
+    print(f"{recipe.name}: {len(images)} training {examples}, {epochs} epochs, batch "
           f"{settings['batch_size']}, lr {settings['lr']:g}, seed {settings['seed']}, "
           f"device {args.device}; checkpoints in {path}")
     started = time.perf_counter()
@@ -223,13 +248,42 @@ def evaluate(recipe: Recipe, args: argparse.Namespace) -> dict[str, float]:
         data = tuple(a[:args.limit] for a in data)
     started = time.perf_counter()
     results = recipe.evaluate(model, data, args.batch_size, args.samples)
-    print(f"on {len(data[0])} test images ({time.perf_counter() - started:.0f} s):")
+    examples = "validation windows" if recipe.prompt is not None else "test images"
+    print(f"on {len(data[0])} {examples} ({time.perf_counter() - started:.0f} s):")
     for name, value in results.items():
         print(f"  {name}: {value:.4f}")
     return results
 
 
+def sample_text(recipe: Recipe, args: argparse.Namespace) -> Path:
+    """A text model's sample: --n characters after --prompt, printed and written."""
+    model, _ = _load_trained(recipe, args)
+    prompt = recipe.prompt if args.prompt is None else args.prompt
+    n = TEXT_CHARACTERS if args.n is None else args.n
+    try:
+        written = recipe.sample(model, n, prompt, args.temperature, args.top_k, args.seed)
+    except ValueError as error:  # a character outside the vocabulary, top-k too large
+        raise SystemExit(f"error: {error}") from None
+    out = args.out or _checkpoint_path(args).parent / "samples.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(prompt + written, encoding="utf-8")
+    print(prompt + written)
+    print(f"\nwrote {n} characters after {prompt!r} (temperature {args.temperature:g}) to "
+          f"{out}")
+    return out
+
+
 def sample(recipe: Recipe, args: argparse.Namespace) -> Path:
+    if recipe.prompt is not None:
+        return sample_text(recipe, args)
+    text_only = [flag for flag, value in (("--prompt", args.prompt), ("--top-k", args.top_k),
+                                          ("--temperature", args.temperature != 1.0))
+                 if value not in (None, False)]
+    if text_only:
+        raise SystemExit(f"{', '.join(text_only)}: only for the text models "
+                         f"({', '.join(n for n, r in RECIPES.items() if r.prompt)}); "
+                         f"{recipe.name} makes images")
+    args.n = IMAGES if args.n is None else args.n
     model, _ = _load_trained(recipe, args)
     mg.manual_seed(args.seed)
     images = recipe.sample(model, args.n)

@@ -364,6 +364,27 @@ def load_text(path: str | os.PathLike | None = None) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
+SHAKESPEARE_TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char: the first 90% to train
+
+
+def load_shakespeare(split: str = "train", root: str | os.PathLike | None = None) -> str:
+    """Tiny Shakespeare's first 90% of characters ('train') or the last 10% ('val'),
+    split as nanoGPT's shakespeare_char does (1,003,854 and 111,540 characters). The
+    split falls mid-line; 'val' is later text of the same plays' file, not a held-out play.
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"load_shakespeare: split must be 'train' or 'val', got {split!r}")
+    text = load_text(data_file("tinyshakespeare/input.txt", root))
+    cut = int(len(text) * SHAKESPEARE_TRAIN_FRACTION)
+    return text[:cut] if split == "train" else text[cut:]
+
+
+def shakespeare_vocabulary() -> CharVocabulary:
+    """The 65 characters of the whole of Tiny Shakespeare (both splits), sorted, as
+    nanoGPT builds its vocabulary: newline, space, punctuation, A-Z, a-z."""
+    return CharVocabulary(load_text())
+
+
 class CharVocabulary:
     """The characters of a text, sorted, each given an id: encode str -> ids, decode back.
 
@@ -382,8 +403,10 @@ class CharVocabulary:
     def encode(self, text: str) -> np.ndarray:
         unknown = sorted(set(text) - self.char_to_id.keys())
         if unknown:
+            first = min(text.index(c) for c in unknown)
             raise ValueError(f"CharVocabulary.encode: characters {unknown} are not in the "
-                             f"vocabulary of {len(self)} characters")
+                             f"vocabulary of {len(self)} characters (the first at position "
+                             f"{first} of the text); known: {''.join(self.chars)!r}")
         return np.array([self.char_to_id[c] for c in text], dtype=np.int64)
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:

@@ -9,8 +9,8 @@ from this table by python -m minigen.torch_table.
 """
 from __future__ import annotations
 
-_NO_RNN = ("minigen has no recurrent layers yet (the book's LSTM chapter is still to "
-           "come); write the cell with Linear layers, sigmoid and tanh")
+_NO_RNN = ("minigen's recurrent layers are LSTM and LSTMCell (minigen/nn/recurrent.py); "
+           "write another cell the same way, with Linear layers, sigmoid and tanh")
 _NO_GENERATOR = ("minigen has one generator per device, seeded by minigen.manual_seed(seed); "
                  "leave generator= out")
 
@@ -60,8 +60,7 @@ LEFT_OUT: dict[str, dict[str, str]] = {
         "apply_": "use an elementwise op, or NumPy on x.numpy()",
     },
     "torch.nn": {
-        "LSTM": _NO_RNN, "GRU": _NO_RNN, "RNN": _NO_RNN, "LSTMCell": _NO_RNN,
-        "GRUCell": _NO_RNN,
+        "GRU": _NO_RNN, "RNN": _NO_RNN, "GRUCell": _NO_RNN,
         "Transformer": ("build it from MultiheadAttention, LayerNorm and Linear, as the "
                         "GPT lesson does"),
         "TransformerEncoderLayer": "build it from MultiheadAttention, LayerNorm and Linear",
@@ -124,7 +123,7 @@ LEFT_OUT: dict[str, dict[str, str]] = {
     "torch.nn.utils": {
         "spectral_norm": "divide the weight by its largest singular value in forward",
         "weight_norm": "keep a direction v and a scale g as Parameters: w = g * v / v.norm()",
-        "rnn": "minigen has no recurrent layers",
+        "rnn": "minigen has no packed sequences; pad the batch and use nn.LSTM",
     },
     "torch.optim": {
         "RMSprop": "use Adam (RMSprop with momentum and bias correction) or write the update",

@@ -19,9 +19,10 @@ import numpy as np
 import minigen as mg
 from minigen import optim, plot
 from minigen.autograd import Tensor
-from minigen.datasets import load_fashion_mnist, load_mnist, to_unit_32
-from minigen.models import (autoencoder, cgan, dcgan, ebm, gan_evaluation, pixelcnn,
-                            realnvp, vae, wgan_gp)
+from minigen.datasets import (load_fashion_mnist, load_mnist, load_shakespeare,
+                              shakespeare_vocabulary, to_unit_32)
+from minigen.models import (autoencoder, cgan, dcgan, ebm, gan_evaluation, gpt, lstm_text,
+                            pixelcnn, realnvp, text, vae, wgan_gp)
 from minigen.models.classifier import load_classifier
 from minigen.nn import Module, device_of, evaluating
 from minigen.optim import Optimizer
@@ -43,6 +44,9 @@ class Recipe:
     sample(model, n) -> n new images (N, C, H, W) in value_range.
     epochs, batch_size, lr: the book's settings.
     draw(samples, path): how `sample` saves what sample() made; None: an image grid.
+    prompt: for a text model, the default prompt of `sample`; its sample(model, n,
+        prompt, temperature, top_k, seed) returns n new characters (a str), which
+        `sample` prints and writes to a .txt file. None: an image model.
     """
 
     name: str
@@ -59,6 +63,7 @@ class Recipe:
     lr: float
     value_range: tuple[float, float] = (0.0, 1.0)
     draw: Callable[[Tensor, Path], Path] | None = None
+    prompt: str | None = None
 
 
 def fashion_mnist_images(split: str) -> tuple[np.ndarray]:
@@ -213,6 +218,8 @@ def evaluate_ebm(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
         results[f"FID-style score ({n} generated vs {n} test images)"] = \
             gan_evaluation.frechet_distance(classifier, generated, real_features)
     return results
+
+
 def pixelcnn_images(split: str) -> tuple[np.ndarray]:
     """The book's PixelCNN data: Fashion-MNIST at 16x16 and 4 levels, uint8 (N, 1, 16, 16)."""
     return (pixelcnn.load_pixelcnn_images(split),)
@@ -233,6 +240,37 @@ def evaluate_pixelcnn(model: Module, data: tuple[np.ndarray, ...], batch_size: i
 def sample_pixelcnn(model: Module, n: int) -> Tensor:
     """n images drawn pixel by pixel, levels scaled to [0, 1] for the grid."""
     return model.sample(n).float() / (model.levels - 1)
+
+
+TEXT_PROMPT = "ROMEO:"  # the default prompt of `sample lstm` and `sample gpt`
+
+
+def shakespeare_windows(length: int, random_count: int | None = None
+                        ) -> Callable[[str], tuple[np.ndarray]]:
+    """load_data for a character model: Tiny Shakespeare as windows of length + 1 ids.
+    'train': `random_count` windows at random offsets (nanoGPT's batches; seed 0), or,
+    with None, consecutive ones that read the training text once per epoch; 'test': the
+    validation text (the last 10%) in consecutive windows, each character predicted once."""
+    def load(split: str) -> tuple[np.ndarray]:
+        vocab = shakespeare_vocabulary()
+        ids = vocab.encode(load_shakespeare("train" if split == "train" else "val"))
+        if split == "train" and random_count is not None:
+            return (text.random_windows(ids, random_count, length, seed=0),)
+        return (text.consecutive_windows(ids, length),)
+    return load
+
+
+def evaluate_text(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                  samples: int) -> dict[str, float]:
+    """The validation loss of a character model, in nats and bits per character."""
+    nats = text.validation_loss(model, data[0], batch_size)
+    return {"val nats/char": nats, "val bits/char": text.bits_per_character(nats)}
+
+
+def sample_text(model: Module, n: int, prompt: str = TEXT_PROMPT, temperature: float = 1.0,
+                top_k: int | None = None, seed: int | None = None) -> str:
+    """n characters after the prompt (the model's own sample())."""
+    return model.sample(prompt, n, temperature=temperature, top_k=top_k, seed=seed)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -299,12 +337,27 @@ RECIPES: dict[str, Recipe] = {
         train_step=ebm.train_step, load_data=mnist_images, transform=ebm.to_ebm_input,
         evaluate=evaluate_ebm, sample=sample_ebm,
         epochs=ebm.EPOCHS, batch_size=ebm.BATCH_SIZE, lr=ebm.LR, value_range=(-1.0, 1.0)),
+    "lstm": Recipe(
+        name="lstm", summary="chapter 5: LSTM character model, Tiny Shakespeare (epoch: "
+                             "the text once)",
+        build=lstm_text.make_lstm, make_optimizers=lstm_text.make_optimizers,
+        train_step=lstm_text.train_step,
+        load_data=shakespeare_windows(lstm_text.SEQUENCE_LENGTH), transform=None,
+        evaluate=evaluate_text, sample=sample_text, epochs=lstm_text.EPOCHS,
+        batch_size=lstm_text.BATCH_SIZE, lr=lstm_text.LR, prompt=TEXT_PROMPT),
+    "gpt": Recipe(
+        name="gpt", summary="chapter 9: GPT at nanoGPT's CPU setting, Tiny Shakespeare "
+                            "(epoch: 2,000 iterations)",
+        build=gpt.make_gpt, make_optimizers=gpt.make_optimizers, train_step=gpt.train_step,
+        load_data=shakespeare_windows(gpt.CONTEXT, gpt.ITERATIONS * gpt.BATCH_SIZE),
+        transform=None, evaluate=evaluate_text, sample=sample_text, epochs=1,
+        batch_size=gpt.BATCH_SIZE, lr=gpt.LR, prompt=TEXT_PROMPT),
 }
 
-__all__ = ["GAN_FID_SAMPLES", "RECIPES", "Recipe", "adam", "draw_points",
+__all__ = ["GAN_FID_SAMPLES", "Recipe", "RECIPES", "TEXT_PROMPT", "adam", "draw_points",
            "evaluate_autoencoder", "evaluate_cgan", "evaluate_ebm", "evaluate_gan",
-           "evaluate_image_flow",
-           "evaluate_pixelcnn", "mixture_images", "pixelcnn_images", "sample_pixelcnn",
-           "evaluate_realnvp", "evaluate_vae", "fashion_mnist_images", "mnist_images",
-           "moons_points", "sample_autoencoder", "sample_cgan", "sample_gan", "sample_ebm",
-           "sample_realnvp", "sample_vae"]
+           "evaluate_image_flow", "evaluate_pixelcnn", "evaluate_realnvp", "evaluate_text",
+           "evaluate_vae", "fashion_mnist_images", "mixture_images", "mnist_images",
+           "moons_points", "pixelcnn_images", "sample_autoencoder", "sample_cgan",
+           "sample_ebm", "sample_gan", "sample_pixelcnn", "sample_realnvp", "sample_text",
+           "sample_vae", "shakespeare_windows"]

@@ -74,7 +74,8 @@ SURFACE: dict[str, list[str]] = {
     "torch.nn": """
         Module Parameter Sequential ModuleList ModuleDict Linear Identity Flatten Unflatten
         Conv2d ConvTranspose2d MaxPool2d AvgPool2d Upsample BatchNorm1d BatchNorm2d
-        LayerNorm GroupNorm Dropout Embedding MultiheadAttention ReLU LeakyReLU ELU GELU
+        LayerNorm GroupNorm Dropout Embedding MultiheadAttention LSTM LSTMCell ReLU LeakyReLU
+        ELU GELU
         SiLU Sigmoid Tanh Softplus Softmax LogSoftmax MSELoss L1Loss BCELoss
         BCEWithLogitsLoss CrossEntropyLoss NLLLoss KLDivLoss functional init utils
     """.split(),

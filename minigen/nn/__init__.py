@@ -41,6 +41,7 @@ from minigen.nn.module import (
                                evaluating,
 )
 from minigen.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from minigen.nn.recurrent import LSTM, LSTMCell
 
 
 def __getattr__(name: str):
@@ -57,5 +58,5 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "L1Loss", "MSELoss",
     "NLLLoss",
     "MultiheadAttention", "Conv2d", "ConvTranspose2d", "MaskedConv2d", "AffineCoupling",
-    "MaxPool2d", "AvgPool2d", "Upsample",
+    "MaxPool2d", "AvgPool2d", "Upsample", "LSTM", "LSTMCell",
 ]

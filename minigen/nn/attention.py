@@ -27,6 +27,25 @@ def _as_mask(mask, like: Tensor) -> Tensor:
     return Tensor(mask, device=like.device)
 
 
+def causal_softmax(scores: Tensor) -> Tensor:
+    """Attention weights that never look ahead: softmax over the keys, with every key
+    after its query left out,
+
+        weights[..., i, j] = exp(scores[i, j]) / sum_{j' <= i} exp(scores[i, j'])  for j <= i
+        weights[..., i, j] = 0                                                  for j > i
+
+    (the scores of the later keys set to -inf, whose exp is 0). This is what makes a GPT
+    a language model: the prediction at position i cannot see the character it predicts.
+    scores: (..., L, S) -> weights (..., L, S), each row summing to 1.
+    """
+    ### BEGIN EXERCISE ch09.1: mask the keys after each query with -inf, then softmax over keys
+    xp = get_array_module(scores)
+    length, source_length = scores.shape[-2:]
+    allowed = xp.tril(xp.ones((length, source_length), dtype=bool))  # query i: keys 0..i
+    return F.softmax(where(allowed, scores, -math.inf), dim=-1)
+    ### END EXERCISE
+
+
 def attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
               dropout_p: float = 0.0, is_causal: bool = False,
               scale: float | None = None) -> tuple[Tensor, Tensor]:
@@ -57,18 +76,15 @@ def attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
 
     scores = matmul(query, key.transpose(-2, -1)) * scale  # (..., L, S)
     if is_causal:
-        xp = get_array_module(scores)
-        length, source_length = scores.shape[-2:]
-        # query i may look at keys 0..i: the lower triangle, diagonal included
-        scores = where(xp.tril(xp.ones((length, source_length), dtype=bool)), scores,
-                       -math.inf)
-    if attn_mask is not None:
-        attn_mask = _as_mask(attn_mask, scores)
-        if attn_mask.dtype.kind == "b":
-            scores = where(attn_mask, scores, -math.inf)
-        else:
-            scores = scores + attn_mask
-    weights = F.softmax(scores, dim=-1)
+        weights = causal_softmax(scores)
+    else:
+        if attn_mask is not None:
+            attn_mask = _as_mask(attn_mask, scores)
+            if attn_mask.dtype.kind == "b":
+                scores = where(attn_mask, scores, -math.inf)
+            else:
+                scores = scores + attn_mask
+        weights = F.softmax(scores, dim=-1)
     if dropout_p > 0.0:
         weights = F.dropout(weights, dropout_p)
     return matmul(weights, value), weights
@@ -242,4 +258,4 @@ class MultiheadAttention(Module):
         return Tensor._from_op(xp.where(mask.data, -math.inf, 0.0).astype(like.dtype), None)
 
 
-__all__ = ["MultiheadAttention", "attention", "scaled_dot_product_attention"]
+__all__ = ["MultiheadAttention", "attention", "causal_softmax", "scaled_dot_product_attention"]

@@ -98,7 +98,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but "
                          f"the weight expects {weight.shape[-1]} (shape {weight.shape})")
-    y = matmul(x, weight.transpose(0, 1))
+    if x.ndim > 2:  # (..., in) as one matrix: one BLAS call each way, not one per row block
+        rows = x.reshape(-1, x.shape[-1])
+        y = matmul(rows, weight.transpose(0, 1)).reshape(*x.shape[:-1], weight.shape[0])
+    else:
+        y = matmul(x, weight.transpose(0, 1))
     return y if bias is None else y + bias
 
 

@@ -1,0 +1,252 @@
+"""The LSTM (Hochreiter and Schmidhuber, 1997): a recurrent layer with a memory cell.
+
+At every time step t the layer reads one input x_t and its own last output h_{t-1},
+and four gates decide what its cell c remembers:
+
+    i = sigmoid(x W_ii^T + b_ii + h W_hi^T + b_hi)   input gate: how much new to write
+    f = sigmoid(x W_if^T + b_if + h W_hf^T + b_hf)   forget gate: how much old to keep
+    g = tanh(x W_ig^T + b_ig + h W_hg^T + b_hg)      the candidate values to write
+    o = sigmoid(x W_io^T + b_io + h W_ho^T + b_ho)   output gate: how much to show
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+The four weight matrices of each input are stacked, as PyTorch stores them, in the
+order i, f, g, o: weight_ih_l0 is (4H, I) and weight_hh_l0 is (4H, H), so one matrix
+product per input gives all four gates' pre-activations at once and a torch state_dict loads
+one to one. The loop over time steps is plain Python: a reader can follow it, and
+autograd unrolls it (backpropagation through time) by itself.
+
+    lstm = nn.LSTM(input_size=100, hidden_size=128, batch_first=True)
+    output, (h_n, c_n) = lstm(x)          # x: (N, L, 100) -> output: (N, L, 128)
+    output, state = lstm(x_next, (h_n, c_n))   # carry on where the last call stopped
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from minigen.autograd import Tensor
+from minigen.creation import zeros
+from minigen.nn import functional as F
+from minigen.nn import init
+from minigen.nn.dropout import dropout as dropout_fn
+from minigen.nn.layers import _empty_parameter
+from minigen.nn.module import Module, check_sizes
+from minigen.ops.arithmetic import sigmoid, tanh
+from minigen.ops.shape import stack
+
+State = tuple[Tensor, Tensor]
+
+
+def lstm_cell_update(gates: Tensor, c: Tensor) -> State:
+    """One LSTM step from the gates' pre-activations: (h_t, c_t).
+
+    gates = x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh, (N, 4H): i, f, g, o side by side.
+        i = sigmoid(gates[:, 0H:1H]), f = sigmoid(gates[:, 1H:2H]),
+        g = tanh(gates[:, 2H:3H]),    o = sigmoid(gates[:, 3H:4H]),
+        c_t = f * c_{t-1} + i * g,    h_t = o * tanh(c_t).
+    c: the last cell c_{t-1}, (N, H) -> h_t, c_t: (N, H) each.
+    """
+    ### BEGIN EXERCISE ch05.4: the four LSTM gates and the new cell and output
+    hidden = c.shape[-1]
+    i = sigmoid(gates[..., 0 * hidden:1 * hidden])  # input gate
+    f = sigmoid(gates[..., 1 * hidden:2 * hidden])  # forget gate
+    g = tanh(gates[..., 2 * hidden:3 * hidden])  # candidate cell values
+    o = sigmoid(gates[..., 3 * hidden:4 * hidden])  # output gate
+    c = f * c + i * g
+    h = o * tanh(c)
+    return h, c
+    ### END EXERCISE
+
+
+def _reset_uniform(module: Module, hidden_size: int) -> None:
+    """PyTorch's init for recurrent layers: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound)
+
+
+def _check_state(name: str, state: Tensor, expected: tuple, label: str) -> None:
+    if tuple(state.shape) != expected:
+        raise ValueError(f"{name}: {label} should have shape {expected}, got {state.shape}")
+
+
+class LSTMCell(Module):
+    """One LSTM step, as torch.nn.LSTMCell: (h_1, c_1) = cell(x, (h_0, c_0)).
+
+    weight_ih (4H, I), weight_hh (4H, H), bias_ih and bias_hh (4H,), gates in the order
+    i, f, g, o. x: (N, I) or unbatched (I,); the state (h_0, c_0), each (N, H) or (H,),
+    is zeros when not given. Returns (h_1, c_1), shaped like the state.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 device: str | None = None, dtype: Any = None):
+        super().__init__()
+        check_sizes("LSTMCell", input_size=input_size, hidden_size=hidden_size)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.weight_ih = _empty_parameter((4 * hidden_size, input_size), device, dtype)
+        self.weight_hh = _empty_parameter((4 * hidden_size, hidden_size), device, dtype)
+        if bias:
+            self.bias_ih = _empty_parameter((4 * hidden_size,), device, dtype)
+            self.bias_hh = _empty_parameter((4 * hidden_size,), device, dtype)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_uniform(self, self.hidden_size)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
+
+    def forward(self, x: Tensor, state: State | None = None) -> State:
+        name = "LSTMCell"
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input of shape (N, {self.input_size}) or "
+                             f"({self.input_size},), got {x.shape}")
+        batched = x.ndim == 2
+        if not batched:
+            x = x.unsqueeze(0)
+        expected = (x.shape[0], self.hidden_size)
+        if state is None:
+            h = zeros(*expected, dtype=x.dtype, device=x.device)
+            c = h
+        else:
+            h, c = state
+            if not batched:
+                h, c = h.unsqueeze(0), c.unsqueeze(0)
+            _check_state(name, h, expected, "h_0" if batched else "h_0 (unbatched: (H,))")
+            _check_state(name, c, expected, "c_0" if batched else "c_0 (unbatched: (H,))")
+        gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh,
+                                                                      self.bias_hh)
+        h, c = lstm_cell_update(gates, c)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class LSTM(Module):
+    """A multi-layer LSTM over sequences, as torch.nn.LSTM (not bidirectional, no proj_size).
+
+    Layer k has weight_ih_lk (4H, I) (I = H for k > 0), weight_hh_lk (4H, H), bias_ih_lk and
+    bias_hh_lk (4H,), gates in the order i, f, g, o. dropout: applied to the outputs of
+    every layer but the last, in training.
+
+    x: (L, N, I), or (N, L, I) with batch_first=True, or unbatched (L, I).
+    state (h_0, c_0): each (num_layers, N, H) ((num_layers, H) unbatched), zeros if None.
+    Returns output (L, N, H) (the last layer's h_t at every step; (N, L, H) with
+    batch_first) and (h_n, c_n), each (num_layers, N, H): the state after the last step.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0,
+                 device: str | None = None, dtype: Any = None):
+        super().__init__()
+        check_sizes("LSTM", input_size=input_size, hidden_size=hidden_size,
+                    num_layers=num_layers)
+        if num_layers < 1:
+            raise ValueError(f"LSTM: num_layers must be at least 1, got {num_layers}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"LSTM: dropout must be in [0, 1], got {dropout}")
+        if bidirectional or proj_size:
+            raise ValueError("LSTM: minigen's LSTM is one-directional without a projection "
+                             "(bidirectional=False, proj_size=0); run a second LSTM on the "
+                             "reversed sequence for the other direction")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = dropout
+        for layer in range(num_layers):
+            inputs = input_size if layer == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{layer}", _empty_parameter(
+                (4 * hidden_size, inputs), device, dtype))
+            self.register_parameter(f"weight_hh_l{layer}", _empty_parameter(
+                (4 * hidden_size, hidden_size), device, dtype))
+            if bias:
+                self.register_parameter(f"bias_ih_l{layer}", _empty_parameter(
+                    (4 * hidden_size,), device, dtype))
+                self.register_parameter(f"bias_hh_l{layer}", _empty_parameter(
+                    (4 * hidden_size,), device, dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_uniform(self, self.hidden_size)
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        return text
+
+    def layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """weight_ih, weight_hh, bias_ih, bias_hh of layer `layer` (biases None without)."""
+        biases = (getattr(self, f"bias_ih_l{layer}"), getattr(self, f"bias_hh_l{layer}")) \
+            if self.bias else (None, None)
+        return (getattr(self, f"weight_ih_l{layer}"), getattr(self, f"weight_hh_l{layer}"),
+                *biases)
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        x, batched = self._time_major(x)
+        length, n, _ = x.shape
+        h_0, c_0 = self._initial_state(state, n, x, batched)
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+            h, c = h_0[layer], c_0[layer]
+            outputs = []
+            for t in range(length):
+                # all four gates in one matrix product per input. (Computing x W_ih^T for
+                # every step at once and slicing it here would be fewer products, but
+                # each slice's gradient is as big as the whole: L times the memory traffic.)
+                gates = F.linear(x[t], weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+                h, c = lstm_cell_update(gates, c)
+                outputs.append(h)
+            x = stack(outputs)  # (L, N, H): this layer's h_t, the next layer's input
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = dropout_fn(x, self.dropout)
+            h_n.append(h)
+            c_n.append(c)
+        h_n, c_n = stack(h_n), stack(c_n)
+        if not batched:
+            return x.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+        return (x.transpose(0, 1) if self.batch_first else x), (h_n, c_n)
+
+    def _time_major(self, x: Tensor) -> tuple[Tensor, bool]:
+        """x as (L, N, I), and whether it came with a batch dimension."""
+        layout = "(N, L, I)" if self.batch_first else "(L, N, I)"
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            raise ValueError(f"LSTM: expected input of shape {layout} or unbatched (L, I) "
+                             f"with I = input_size = {self.input_size}, got {x.shape}")
+        if x.shape[-2 if self.batch_first and x.ndim == 3 else 0] == 0:
+            raise ValueError(f"LSTM: the sequence is empty (length 0), shape {x.shape}")
+        if x.ndim == 2:
+            return x.unsqueeze(1), False
+        return (x.transpose(0, 1) if self.batch_first else x), True
+
+    def _initial_state(self, state: State | None, n: int, x: Tensor,
+                       batched: bool) -> State:
+        expected = (self.num_layers, n, self.hidden_size)
+        if state is None:
+            h = zeros(*expected, dtype=x.dtype, device=x.device)
+            return h, h
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise ValueError("LSTM: the state should be a pair (h_0, c_0), got "
+                             f"{type(state).__name__}")
+        h, c = state
+        shown = expected if batched else (self.num_layers, self.hidden_size)
+        for label, s in (("h_0", h), ("c_0", c)):
+            _check_state("LSTM", s, shown, f"{label} (num_layers, N, hidden_size)" if batched
+                         else f"{label} (num_layers, hidden_size), unbatched")
+        if not batched:
+            h, c = h.unsqueeze(1), c.unsqueeze(1)
+        return h, c
+
+
+__all__ = ["LSTM", "LSTMCell", "lstm_cell_update"]
