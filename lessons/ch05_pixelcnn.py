@@ -23,9 +23,10 @@ it.
     python -m lessons.ch05_pixelcnn [--smoke] [--full] [--device cuda] [--seed N]
 
 By default the book's network trains one epoch on 20,000 of the 60,000 training images
-and the mixture model 300 steps on 32 x 32 images (about 10 minutes on a 2-core CPU
-together); --full trains the book's 150 epochs and the mixture model's 10 (days on a
-CPU; a GPU wants --device cuda). Exercises (lessons/README.md): ch02.4 the causal mask,
+and the mixture model 300 steps on 32 x 32 images (16 minutes at 1 thread on a busy
+2-core machine, measured: 6 to train the PixelCNN, 9 the mixture model, the rest
+sampling); --full trains the book's 150 epochs and the mixture model's 10 (about a day
+on a CPU; a GPU wants --device cuda). Exercises (lessons/README.md): ch02.4 the causal mask,
 ch05.1 the discretised logistic likelihood, ch05.2 the sampling loop. Figures go to
 outputs/ch05_pixelcnn/; `python -m minigen train pixelcnn` and `train pixelcnn_mixture`
 train the same models.
