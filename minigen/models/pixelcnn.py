@@ -58,7 +58,6 @@ from tqdm import tqdm
 import minigen as mg
 import minigen.nn as nn
 import minigen.nn.functional as F
-from minigen import backend
 from minigen.autograd import Tensor
 from minigen.datasets import load_fashion_mnist, pad_to_32, quantize, resize
 from minigen.metrics import bits_per_dim, nats_per_dim
