@@ -23,8 +23,11 @@ thread, --clock cpu measures the CPU time this process used instead.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import minigen as mg
@@ -62,6 +65,18 @@ def median_ms(fn, repeats: int, synchronize=lambda: None, warmup: int = 2,
         synchronize()
         times.append(clock() - start)
     return statistics.median(times) * 1e3
+
+
+def time_in_fresh_process(module: str, threads: int, repeats: int) -> dict:
+    """Run `python -m module --time-here --repeats N` with `threads` threads for NumPy's
+    BLAS and PyTorch alike, and return the JSON its last line prints. Each thread count
+    needs its own process: OpenBLAS reads its thread count when it starts."""
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads),
+                   "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    run = subprocess.run([sys.executable, "-m", module, "--time-here", "--repeats",
+                          str(repeats)], env=environment, check=True, capture_output=True,
+                         text=True)
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def make_layers(lib, layers, batch: int, device: str) -> tuple:

@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 import minigen as mg
-from benchmarks.conv import blas_threads, median_ms
+from benchmarks.conv import blas_threads, median_ms, time_in_fresh_process
 from minigen.datasets import DataLoader, load_mnist
 from minigen.models import ebm, gan_evaluation
 from minigen.models.classifier import load_classifier
@@ -178,12 +175,7 @@ def timing_table(repeats: int) -> None:
           f"float32, cpu, median of {repeats} (ms)")
     print(f"{'threads':8s} {'minigen':>9s} {'pytorch':>9s} {'ratio':>7s}")
     for threads in (1, 2):
-        environment = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads),
-                       "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        run = subprocess.run([sys.executable, "-m", "benchmarks.ebm", "--time-here",
-                              "--repeats", str(repeats)], env=environment, check=True,
-                             capture_output=True, text=True)
-        times = json.loads(run.stdout.strip().splitlines()[-1])
+        times = time_in_fresh_process("benchmarks.ebm", threads, repeats)
         print(f"{threads:<8d} {times['minigen']:9.1f} {times['pytorch']:9.1f} "
               f"{times['minigen'] / times['pytorch']:7.2f}", flush=True)
 

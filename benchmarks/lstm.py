@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 import minigen as mg
-from benchmarks.conv import blas_threads, median_ms
+from benchmarks.conv import blas_threads, median_ms, time_in_fresh_process
 from benchmarks.gpt import count_ops
 from minigen.datasets import load_shakespeare, shakespeare_vocabulary
 from minigen.models import lstm_text, text
@@ -178,12 +175,7 @@ def timing_table(repeats: int) -> None:
     print(f"{'threads':8s} {'minigen':>9s} {'pytorch':>9s} {'ratio':>7s} {'ops/step':>9s} "
           f"{'sampling chars/s (minigen, pytorch)':>36s}")
     for threads in (1, 2):
-        environment = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads),
-                       "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        run = subprocess.run([sys.executable, "-m", "benchmarks.lstm", "--time-here",
-                              "--repeats", str(repeats)], env=environment, check=True,
-                             capture_output=True, text=True)
-        t = json.loads(run.stdout.strip().splitlines()[-1])
+        t = time_in_fresh_process("benchmarks.lstm", threads, repeats)
         print(f"{threads:<8d} {t['minigen']:9.1f} {t['pytorch']:9.1f} "
               f"{t['minigen'] / t['pytorch']:7.2f} {t['ops']:9d} "
               f"{t['minigen_chars_per_s']:18.0f} {t['pytorch_chars_per_s']:17.0f}")

@@ -21,15 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 import minigen as mg
-from benchmarks.conv import blas_threads, median_ms
+from benchmarks.conv import blas_threads, median_ms, time_in_fresh_process
 from minigen.datasets import DataLoader
 from minigen.models import pixelcnn
 from minigen.recipes import adam
@@ -209,12 +206,7 @@ def timing_table(repeats: int) -> None:
     print(f"{'threads':8s} {'minigen':>9s} {'pytorch':>9s} {'ratio':>7s}   "
           f"{'sampling':>9s} {'pytorch':>9s} {'ratio':>7s}")
     for threads in (1, 2):
-        environment = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads),
-                       "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        run = subprocess.run([sys.executable, "-m", "benchmarks.pixelcnn", "--time-here",
-                              "--repeats", str(repeats)], env=environment, check=True,
-                             capture_output=True, text=True)
-        t = json.loads(run.stdout.strip().splitlines()[-1])
+        t = time_in_fresh_process("benchmarks.pixelcnn", threads, repeats)
         print(f"{threads:<8d} {t['minigen']:9.0f} {t['pytorch']:9.0f} "
               f"{t['minigen'] / t['pytorch']:7.2f}   {t['minigen_sampling']:9.1f} "
               f"{t['pytorch_sampling']:9.1f} {t['minigen_sampling'] / t['pytorch_sampling']:7.2f}")
