@@ -32,6 +32,8 @@ import time
 
 import minigen as mg
 import minigen.nn.functional as F
+from minigen.datasets import DataLoader
+from minigen.train import epoch_seed
 
 # (name, transposed, in channels, out channels, size, stride, output_padding, input needs grad)
 LAYERS = [
@@ -77,6 +79,17 @@ def time_in_fresh_process(module: str, threads: int, repeats: int) -> dict:
                           str(repeats)], env=environment, check=True, capture_output=True,
                          text=True)
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def fit_batches(data, batch_size: int, epochs: int, seed: int):
+    """The batches minigen.train.fit draws from `data`, as arrays, in its order: one
+    shuffle per epoch, seeded from epoch_seed(seed, epoch). A twin trained on these sees
+    what minigen sees."""
+    for epoch in range(epochs):
+        loader = DataLoader(data, batch_size=batch_size, shuffle=True,
+                            seed=epoch_seed(seed, epoch))
+        for batch in loader:
+            yield batch.numpy()
 
 
 def make_layers(lib, layers, batch: int, device: str) -> tuple:

@@ -26,11 +26,9 @@ import time
 import numpy as np
 
 import minigen as mg
-from benchmarks.conv import blas_threads, median_ms, time_in_fresh_process
-from minigen.datasets import DataLoader
+from benchmarks.conv import blas_threads, fit_batches, median_ms, time_in_fresh_process
 from minigen.models import pixelcnn
 from minigen.recipes import adam
-from minigen.train import epoch_seed
 
 LESSON_IMAGES, LESSON_EPOCHS = 20_000, 1  # lessons/ch05_pixelcnn.py's default
 SAMPLED = 64
@@ -116,15 +114,6 @@ def torch_sample(torch, twin, n: int, size: int, seed: int):
     return x
 
 
-def batches(images: np.ndarray, epochs: int, seed: int):
-    """The batches fit() draws, as int64 arrays: one shuffle per epoch from epoch_seed."""
-    for epoch in range(epochs):
-        loader = DataLoader(images, batch_size=pixelcnn.BATCH_SIZE, shuffle=True,
-                            seed=epoch_seed(seed, epoch))
-        for batch in loader:
-            yield batch.numpy()
-
-
 def compare_training(torch, images: int, epochs: int, seed: int) -> None:
     mg.manual_seed(seed)
     model = pixelcnn.make_pixelcnn()
@@ -152,7 +141,8 @@ def compare_training(torch, images: int, epochs: int, seed: int) -> None:
     seconds = {"minigen": 0.0, "pytorch": 0.0}
     losses = {"minigen": [], "pytorch": []}
     steps = epochs * math.ceil(len(train) / pixelcnn.BATCH_SIZE)
-    for step, batch in enumerate(batches(train, epochs, seed), start=1):
+    train_batches = fit_batches(train, pixelcnn.BATCH_SIZE, epochs, seed)
+    for step, batch in enumerate(train_batches, start=1):
         started = time.perf_counter()
         losses["minigen"].append(pixelcnn.train_step(model, optimizers, mg.tensor(batch))["loss"])
         seconds["minigen"] += time.perf_counter() - started

@@ -25,11 +25,9 @@ import time
 import numpy as np
 
 import minigen as mg
-from benchmarks.conv import blas_threads, median_ms, time_in_fresh_process
-from minigen.datasets import DataLoader
+from benchmarks.conv import blas_threads, fit_batches, median_ms, time_in_fresh_process
 from minigen.models import realnvp
 from minigen.recipes import adam
-from minigen.train import epoch_seed
 
 LESSON_EPOCHS = 30  # lessons/ch06_realnvp.py's default
 TIMED_BATCH = realnvp.BATCH_SIZE
@@ -95,15 +93,6 @@ def torch_step(torch, flow, optimizer):
     return step
 
 
-def batches(train: np.ndarray, epochs: int, seed: int):
-    """The batches fit() draws, as arrays: one shuffle per epoch from epoch_seed(seed, e)."""
-    for epoch in range(epochs):
-        loader = DataLoader(train, batch_size=realnvp.BATCH_SIZE, shuffle=True,
-                            seed=epoch_seed(seed, epoch))
-        for batch in loader:
-            yield batch.numpy()
-
-
 def torch_nll(torch, flow, points: np.ndarray) -> float:
     with torch.no_grad():
         return float(-flow.log_prob(torch.from_numpy(points)).double().mean())
@@ -131,7 +120,7 @@ def compare_training(torch, epochs: int, seed: int) -> None:
     twin_step = torch_step(torch, flow, optimizer)
     seconds = {"minigen": 0.0, "pytorch": 0.0}
     steps = 0
-    for x in batches(train, epochs, seed):
+    for x in fit_batches(train, realnvp.BATCH_SIZE, epochs, seed):
         started = time.perf_counter()
         realnvp.train_step(model, optimizers, mg.tensor(x))
         seconds["minigen"] += time.perf_counter() - started
