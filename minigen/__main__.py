@@ -136,6 +136,11 @@ def _parser() -> argparse.ArgumentParser:
                                   "is safer, higher wilder; 0 is greedy (default 1)")
             sub.add_argument("--top-k", type=integer(1), default=None,
                              help="text models: draw among the k likeliest characters only")
+            sub.add_argument("--sampler", choices=["ddim", "ddpm"], default=None,
+                             help="diffusion: DDIM (the book's, default) or DDPM's 1,000 "
+                                  "ancestral steps")
+            sub.add_argument("--steps", type=integer(1), default=None,
+                             help="diffusion: DDIM's steps (default 20)")
     return parser
 
 
@@ -283,10 +288,20 @@ def sample(recipe: Recipe, args: argparse.Namespace) -> Path:
         raise SystemExit(f"{', '.join(text_only)}: only for the text models "
                          f"({', '.join(n for n, r in RECIPES.items() if r.prompt)}); "
                          f"{recipe.name} makes images")
+    sampler_flags = {name: value for name, value in (("sampler", args.sampler),
+                                                     ("steps", args.steps))
+                     if value is not None}
+    if sampler_flags and not recipe.sampler_options:
+        raise SystemExit(f"{', '.join('--' + name for name in sampler_flags)}: only for the "
+                         f"diffusion models "
+                         f"({', '.join(n for n, r in RECIPES.items() if r.sampler_options)}); "
+                         f"{recipe.name} has one sampler")
+    if args.sampler == "ddpm" and args.steps is not None:
+        raise SystemExit("--steps: DDPM always takes its 1,000 steps; --steps is DDIM's")
     args.n = IMAGES if args.n is None else args.n
     model, _ = _load_trained(recipe, args)
     mg.manual_seed(args.seed)
-    images = recipe.sample(model, args.n)
+    images = recipe.sample(model, args.n, **sampler_flags)
     out = args.out or _checkpoint_path(args).parent / "samples.png"
     if recipe.draw is not None:
         recipe.draw(images, out)

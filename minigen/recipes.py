@@ -21,8 +21,8 @@ from minigen import optim, plot
 from minigen.autograd import Tensor
 from minigen.datasets import (load_fashion_mnist, load_mnist, load_shakespeare,
                               shakespeare_vocabulary, to_unit_32)
-from minigen.models import (autoencoder, cgan, dcgan, ebm, gan_evaluation, gpt, lstm_text,
-                            pixelcnn, realnvp, text, vae, wgan_gp)
+from minigen.models import (autoencoder, cgan, dcgan, diffusion, ebm, gan_evaluation, gpt,
+                            lstm_text, pixelcnn, realnvp, text, vae, wgan_gp)
 from minigen.models.classifier import load_classifier
 from minigen.nn import Module, device_of, evaluating
 from minigen.optim import Optimizer
@@ -47,6 +47,8 @@ class Recipe:
     prompt: for a text model, the default prompt of `sample`; its sample(model, n,
         prompt, temperature, top_k, seed) returns n new characters (a str), which
         `sample` prints and writes to a .txt file. None: an image model.
+    sampler_options: its sample(model, n, sampler=..., steps=...) takes `sample`'s
+        --sampler and --steps (the diffusion model).
     """
 
     name: str
@@ -64,6 +66,7 @@ class Recipe:
     value_range: tuple[float, float] = (0.0, 1.0)
     draw: Callable[[Tensor, Path], Path] | None = None
     prompt: str | None = None
+    sampler_options: bool = False
 
 
 def fashion_mnist_images(split: str) -> tuple[np.ndarray]:
@@ -242,6 +245,38 @@ def sample_pixelcnn(model: Module, n: int) -> Tensor:
     return model.sample(n).float() / (model.levels - 1)
 
 
+def build_diffusion() -> diffusion.DiffusionModel:
+    """The book's diffusion model, its image scaling adapted to the training images."""
+    model = diffusion.make_diffusion()
+    model.adapt(to_unit_32(load_fashion_mnist("train")[0]))
+    return model
+
+
+DIFFUSION_FID_SAMPLES = 1000  # DDIM samples the evaluation scores (20 steps each)
+
+
+def evaluate_diffusion(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                       samples: int) -> dict[str, float]:
+    """The FID-style score (Fashion-MNIST classifier features) of n DDIM samples (20
+    steps) against the test images, beside that of n real training images (the floor):
+    n = 1,000, or fewer when --limit leaves fewer test images."""
+    n = min(DIFFUSION_FID_SAMPLES, len(data[0]))
+    classifier = load_classifier("fashion_mnist", device=device_of(model))
+    test_features = diffusion.classifier_features(classifier, to_unit_32(data[0]))
+    generated = diffusion.sample_in_batches(model, n, batch_size)
+    real = to_unit_32(load_fashion_mnist("train")[0][-n:])
+    return {f"FID-style, {n} DDIM samples (20 steps)":
+            diffusion.frechet_distance(classifier, generated, test_features),
+            f"FID-style, {n} real training images (the floor)":
+            diffusion.frechet_distance(classifier, real, test_features)}
+
+
+def sample_diffusion(model: Module, n: int, sampler: str = "ddim",
+                     steps: int = diffusion.DDIM_STEPS) -> Tensor:
+    """n images in [0, 1] from the EMA network, by DDIM (steps) or DDPM."""
+    return model.sample(n, sampler=sampler, steps=steps)
+
+
 TEXT_PROMPT = "ROMEO:"  # the default prompt of `sample lstm` and `sample gpt`
 
 
@@ -337,6 +372,14 @@ RECIPES: dict[str, Recipe] = {
         train_step=ebm.train_step, load_data=mnist_images, transform=ebm.to_ebm_input,
         evaluate=evaluate_ebm, sample=sample_ebm,
         epochs=ebm.EPOCHS, batch_size=ebm.BATCH_SIZE, lr=ebm.LR, value_range=(-1.0, 1.0)),
+    "diffusion": Recipe(
+        name="diffusion", summary="chapter 8: diffusion model (U-Net, DDIM and DDPM), "
+                                  "Fashion-MNIST at 32x32",
+        build=build_diffusion, make_optimizers=diffusion.make_optimizers,
+        train_step=diffusion.train_step, load_data=fashion_mnist_images,
+        transform=to_unit_32, evaluate=evaluate_diffusion, sample=sample_diffusion,
+        epochs=diffusion.EPOCHS, batch_size=diffusion.BATCH_SIZE, lr=diffusion.LR,
+        sampler_options=True),
     "lstm": Recipe(
         name="lstm", summary="chapter 5: LSTM character model, Tiny Shakespeare (epoch: "
                              "the text once)",
@@ -354,7 +397,8 @@ RECIPES: dict[str, Recipe] = {
         batch_size=gpt.BATCH_SIZE, lr=gpt.LR, prompt=TEXT_PROMPT),
 }
 
-__all__ = ["GAN_FID_SAMPLES", "Recipe", "RECIPES", "TEXT_PROMPT", "adam", "draw_points",
+__all__ = ["DIFFUSION_FID_SAMPLES", "GAN_FID_SAMPLES", "Recipe", "RECIPES", "TEXT_PROMPT",
+           "adam", "build_diffusion", "draw_points", "evaluate_diffusion", "sample_diffusion",
            "evaluate_autoencoder", "evaluate_cgan", "evaluate_ebm", "evaluate_gan",
            "evaluate_image_flow", "evaluate_pixelcnn", "evaluate_realnvp", "evaluate_text",
            "evaluate_vae", "fashion_mnist_images", "mixture_images", "mnist_images",

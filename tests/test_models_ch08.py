@@ -258,3 +258,38 @@ def test_bad_input_gives_clear_errors():
         conditional.sample(2)
     with pytest.raises(ValueError, match="unknown schedule 'sigmoid'"):
         diffusion.make_diffusion(**TINY, schedule="sigmoid")
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_train_evaluate_and_sample_diffusion_from_the_command_line(tmp_path, capsys):
+    from minigen.__main__ import main as cli
+    folder = str(tmp_path / "diffusion")
+    assert cli(["train", "diffusion", "--epochs", "1", "--limit", "16", "--batch-size", "16",
+                "--quiet", "--checkpoint-dir", folder]) == 0
+    assert cli(["evaluate", "diffusion", "--limit", "12", "--checkpoint-dir", folder]) == 0
+    printed = capsys.readouterr().out
+    assert "FID-style, 12 DDIM samples (20 steps)" in printed
+    assert "FID-style, 12 real training images (the floor)" in printed
+    out = tmp_path / "ddim.png"
+    assert cli(["sample", "diffusion", "--n", "2", "--out", str(out), "--sampler", "ddim",
+                "--steps", "2", "--checkpoint-dir", folder]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit, match="--steps is DDIM's"):
+        cli(["sample", "diffusion", "--sampler", "ddpm", "--steps", "5",
+             "--checkpoint-dir", folder])
+    with pytest.raises(SystemExit, match="--sampler: only for the diffusion models"):
+        cli(["sample", "vae", "--sampler", "ddim", "--checkpoint-dir", folder])
+
+
+@pytest.mark.slow  # DDPM's 1,000 steps of the book's U-Net: about 70 s
+def test_sample_diffusion_with_ddpm_from_the_command_line(tmp_path):
+    from minigen.__main__ import main as cli
+    folder = str(tmp_path / "diffusion")
+    assert cli(["train", "diffusion", "--epochs", "1", "--limit", "4", "--batch-size", "4",
+                "--quiet", "--checkpoint-dir", folder]) == 0
+    out = tmp_path / "ddpm.png"
+    assert cli(["sample", "diffusion", "--n", "2", "--out", str(out), "--sampler", "ddpm",
+                "--checkpoint-dir", folder]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
