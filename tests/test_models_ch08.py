@@ -293,3 +293,26 @@ def test_sample_diffusion_with_ddpm_from_the_command_line(tmp_path):
     assert cli(["sample", "diffusion", "--n", "2", "--out", str(out), "--sampler", "ddpm",
                 "--checkpoint-dir", folder]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------- the lesson
+
+
+def test_the_lesson_smoke_run_draws_every_figure_and_checks_its_known_cases(tmp_path,
+                                                                            device):
+    from lessons import ch08_diffusion
+    result = ch08_diffusion.main(["--smoke", "--device", device, "--outputs", str(tmp_path)])
+    names = ["forward_process.png", "schedules.png", "loss.png", "ddim_steps.png", "ddpm.png",
+             "denoised_estimates.png", "interpolation.png", "guidance_0.png",
+             "guidance_1.png", "guidance_3.png"]
+    assert [p.name for p in result["figures"]] == names
+    for path in result["figures"]:
+        assert path.read_bytes()[:4] == b"\x89PNG"
+    for name, (mean, closed_mean, variance, closed_variance) in result["forward_checks"].items():
+        assert abs(mean - closed_mean) < 0.03, name
+        assert abs(variance / closed_variance - 1) < 0.05, name
+    mean, std = result["gaussian"]["DDPM, 1,000 steps, linear"]
+    assert abs(mean - 0.5) < 0.05 and abs(std - 0.4) < 0.05
+    assert len(result["loss"]) == 4 and all(math.isfinite(v) for v in result["loss"])
+    assert set(result["guided_accuracy"]) == {0.0, 1.0, 3.0}
+    assert all(math.isfinite(v) and v > 0 for v in result["fid"].values())

@@ -274,36 +274,49 @@ class UNet(nn.Module):
                              f"{halvings} times; H and W must be multiples of "
                              f"{2 ** halvings}")
 
-    def forward(self, x: Tensor, noise_variance: Tensor, labels: Tensor | None = None
-                ) -> Tensor:
+    def forward(self, x: Tensor, noise_variance: Tensor, labels: Tensor | None = None,
+                record: list | None = None) -> Tensor:
+        """record: a list that receives (step, output shape) for each step, for a table."""
         self.check_input(x)
         n, _, height, width = x.shape
+        note = record.append if record is not None else lambda _: None
         size = (n, self.embedding_dims, height, width)
         features = [self.stem(x),
                     sinusoidal_embedding(noise_variance, self.embedding_dims).expand(*size)]
+        note(("stem: conv 1x1", features[0].shape))
+        note(("noise embedding, copied to every pixel", features[1].shape))
         if self.num_classes is not None:
             if labels is None:
                 raise ValueError("UNet: this network is conditional; give labels (N,), "
                                  f"with {self.num_classes} for 'no label'")
             embedded = self.label_embedding(labels).reshape(n, self.embedding_dims, 1, 1)
             features.append(embedded.expand(*size))
+            note(("label embedding, copied to every pixel", features[2].shape))
         elif labels is not None:
             raise ValueError("UNet: labels given to an unconditional network (make it with "
                              "num_classes)")
         h = mg.cat(features, dim=1)
+        note(("concatenated", h.shape))
         skips = []
-        for blocks in self.down:
+        for level, blocks in enumerate(self.down):
             for block in blocks:
                 h = block(h)
                 skips.append(h)
+                note((f"down {level + 1}: residual block (kept as a skip)", h.shape))
             h = self.pool(h)
+            note((f"down {level + 1}: average pool 2x2", h.shape))
         for block in self.middle:
             h = block(h)
-        for blocks in self.up:
+            note(("middle: residual block", h.shape))
+        for level, blocks in enumerate(self.up):
             h = F.interpolate(h, scale_factor=2, mode="bilinear")
+            note((f"up {level + 1}: bilinear upsampling 2x", h.shape))
             for block in blocks:
                 h = block(mg.cat([h, skips.pop()], dim=1))
-        return self.head(h)
+                note((f"up {level + 1}: concatenate a skip, residual block", h.shape))
+        out = self.head(h)
+        note(("head: conv 1x1, the predicted noise", out.shape))
+        return out
 
 
 # ---------------------------------------------------------------- the model
@@ -411,9 +424,9 @@ class DiffusionModel(nn.Module):
     def sample(self, n: int, sampler: str = "ddim", steps: int = DDIM_STEPS,
                labels: Tensor | None = None, guidance: float | None = None,
                eta: float = 0.0, seed: int | None = None, progress: bool = True,
-               x_T: Tensor | None = None) -> Tensor:
+               x_T: Tensor | None = None, timesteps: int = TIMESTEPS) -> Tensor:
         """n images (n, C, H, W) in [0, 1] from the EMA network: 'ddim' with `steps` steps
-        (and eta), or 'ddpm' with its 1,000 (steps is then ignored)."""
+        (and eta), or 'ddpm' on its grid of `timesteps` (steps is then ignored)."""
         shape = (n, *self.image_shape)
         with nn.evaluating(self), mg.no_grad():
             eps_model = self.eps_model(labels, guidance)
@@ -421,7 +434,7 @@ class DiffusionModel(nn.Module):
                 x0 = ddim_sample(eps_model, shape, steps, self.schedule, eta, seed,
                                  progress, nn.device_of(self), x_T)
             elif sampler == "ddpm":
-                x0 = ddpm_sample(eps_model, shape, self.schedule, TIMESTEPS, seed,
+                x0 = ddpm_sample(eps_model, shape, self.schedule, timesteps, seed,
                                  progress, nn.device_of(self), x_T)
             else:
                 raise ValueError(f"sample: sampler must be 'ddim' or 'ddpm', got {sampler!r}")
@@ -460,20 +473,26 @@ def diffusion_loss(network: UNet, x0: Tensor, noise: Tensor, noise_rates: Tensor
 
 
 def train_step(model: DiffusionModel, optimizers: dict[str, Optimizer], images: Tensor,
-               labels: Tensor | None = None) -> dict[str, float]:
+               labels: Tensor | None = None, noise: Tensor | None = None,
+               t: Tensor | None = None, dropped: Tensor | None = None) -> dict[str, float]:
     """One step: scale the images, draw t ~ U(0, 1) and eps ~ N(0, I) per image, one
     AdamW step on diffusion_loss, then the EMA follows. A conditional model drops each
-    label (to 'no label') with probability LABEL_DROPOUT."""
+    label (to 'no label') with probability LABEL_DROPOUT. noise (N, C, H, W), t
+    (N, 1, 1, 1) and dropped (N,) bool replace those draws when given (a twin
+    benchmark feeds both frameworks the same ones)."""
     x0 = model.normalize(images)
     n = x0.shape[0]
     device = x0.device
-    noise = mg.randn(*x0.shape, dtype=x0.dtype, device=device)
-    t = mg.rand(n, 1, 1, 1, dtype=x0.dtype, device=device)
+    if noise is None:
+        noise = mg.randn(*x0.shape, dtype=x0.dtype, device=device)
+    if t is None:
+        t = mg.rand(n, 1, 1, 1, dtype=x0.dtype, device=device)
     noise_rates, signal_rates = model.schedule.rates(t.data)
     if model.num_classes is not None:
         if labels is None:
             raise ValueError("train_step: a conditional model needs labels")
-        dropped = mg.rand(n, device=device) < LABEL_DROPOUT
+        if dropped is None:
+            dropped = mg.rand(n, device=device) < LABEL_DROPOUT
         labels = mg.where(dropped, mg.full(labels.shape, model.num_classes,
                                            dtype=labels.dtype, device=device), labels)
     else:
