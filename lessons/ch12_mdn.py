@@ -135,19 +135,19 @@ def build_mdn(device: str) -> tuple[mdn.MixtureDensityNetwork, dict[str, float]]
         log 0 = -inf, whose gradient is nan. The log-sum-exp trick subtracts the
         largest term first, logsumexp(a) = max(a) + log sum exp(a - max(a)), and
         stays finite (exercise ch12.2):""")
-    logits = mg.tensor([[0.0, 0.0, 0.0]], device=device)
-    means = mg.tensor([[0.0, 0.5, 1.0]], device=device)
-    log_scales = mg.full((1, 3), math.log(0.01), device=device)
-    y = mg.tensor([[1.5]], device=device)
-    with mg.no_grad():
-        terms = (F.log_softmax(logits, dim=1)
-                 - 0.5 * ((y - means) / mg.exp(log_scales)) ** 2 - log_scales
-                 - 0.5 * math.log(2 * math.pi))
-        naive = mg.log(mg.exp(terms).sum(1)).item()
-        stable = mdn.mixture_log_prob(logits, means, log_scales, y).item()
-    print(f"log p(y = 1.5) under means 0, 0.5, 1 of width 0.01: naive log(sum(exp)) "
-          f"{naive}, logsumexp {stable:.1f}")
-    return model, {"naive": naive, "stable": stable}
+    # the log-densities of three components at a y far from all of them
+    terms = mg.tensor([-1000.0, -1001.0, -1002.0], device=device)
+    with np.errstate(divide="ignore"):  # log 0 is the point here
+        naive = mg.log(mg.exp(terms).sum()).item()
+    stable = terms.logsumexp(0).item()
+    print(f"log sum exp of (-1000, -1001, -1002): naive log(sum(exp)) {naive}, logsumexp "
+          f"{stable:.4f}")
+    far = mdn.mixture_log_prob(mg.zeros(1, 3, device=device),
+                               mg.tensor([[0.0, 0.5, 1.0]], device=device),
+                               mg.full((1, 3), math.log(0.01), device=device),
+                               mg.tensor([[1.5]], device=device)).item()
+    print(f"mixture_log_prob of y = 1.5 under means 0, 0.5, 1 of width 0.01: {far:.1f}")
+    return model, {"naive": naive, "stable": stable, "far": far}
 
 
 # %% 4. Training the MDN by negative log-likelihood
