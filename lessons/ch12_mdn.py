@@ -21,8 +21,8 @@ of K Gaussians, and is trained by its negative log-likelihood.
 
 The default run takes under a minute on a 2-core CPU (35 s measured at 1 thread on a
 machine shared with other jobs): 2,000 training points, 600 epochs of batches of 100
-for each network (Bishop trained on 1,000 points). Exercise ch12.2 (lessons/README.md) asks you to write the mixture's
-log-likelihood. Figures go to outputs/ch12_mdn/.
+for each network (Bishop trained on 1,000 points). Exercise ch12.2 (lessons/README.md)
+asks you to write the mixture's log-likelihood. Figures go to outputs/ch12_mdn/.
 """
 
 # %% Imports and settings
