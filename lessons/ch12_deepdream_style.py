@@ -49,7 +49,7 @@ from minigen import plot
 from minigen.datasets import load_fashion_mnist, load_mnist
 from minigen.models import deepdream, style_transfer
 from minigen.models.classifier import Classifier, images_to_input, load_classifier
-from minigen.models.classifier_layers import CONV_LAYERS, layer_activations
+from minigen.models.classifier_layers import layer_activations
 
 LESSON = "ch12_deepdream_style"
 SETTINGS = {
