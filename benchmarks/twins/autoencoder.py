@@ -43,13 +43,13 @@ class TwinTrainer:
         self.torch, self.twin = torch, twin
         self.optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
 
-    def step(self, x: np.ndarray) -> float:
+    def step(self, x: np.ndarray) -> dict[str, float]:
         x = self.torch.from_numpy(x)
         loss = self.torch.nn.functional.binary_cross_entropy(reconstruct(self.twin, x), x)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return loss.item()
+        return {"loss": loss.item()}
 
 
 def check_same_start(torch, x: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -69,33 +69,33 @@ def bce_of(reconstructions: np.ndarray, x: np.ndarray) -> float:
 
 
 def train(torch, seed: int, args) -> dict:
-    """The lesson's training in both, on the same batches; the test BCE of each."""
+    """The lesson's training in both, on the same batches; the test BCE of each (with
+    --full, also after the default's epoch: the two runs share it)."""
     images, _ = load_fashion_mnist("train")
-    test_images, _ = load_fashion_mnist("test")
+    x_test = to_unit_32(load_fashion_mnist("test")[0])
     epochs = FULL_EPOCHS if args.full else EPOCHS
     mg.manual_seed(seed)  # as the lesson's start(): the initial weights
     model = autoencoder.Autoencoder()
     twin = common.torch_copy(torch, model)
     optimizers, trainer = adam(model, LR), TwinTrainer(torch, twin)
-    clock = common.Stopwatch()
-    losses = {"minigen": [], "twin": []}
-    x_test = to_unit_32(test_images)
     metrics = {}
-    per_epoch = common.batches_per_epoch(len(images), BATCH_SIZE)
-    model.train()
-    for step, index in enumerate(common.fit_order(len(images), BATCH_SIZE, epochs, seed,
-                                                  args.steps), start=1):
-        x = to_unit_32(images[index])
-        losses["minigen"].append(clock.run("minigen", autoencoder.train_step, model,
-                                           optimizers, mg.tensor(x))["loss"])
-        losses["twin"].append(clock.run("twin", trainer.step, x))
-        if epochs > EPOCHS and step == EPOCHS * per_epoch:  # --full passes the default
+
+    def after_step(step: int) -> None:
+        if epochs > EPOCHS and step == EPOCHS * common.batches_per_epoch(len(images),
+                                                                          BATCH_SIZE):
             metrics[f"test BCE after epoch {EPOCHS} (the default)"] = test_bce_of_both(
                 torch, model, twin, x_test)
+
+    model.train()
+    run = common.train_side_by_side(
+        len(images), BATCH_SIZE, epochs, seed, args.steps,
+        lambda index: (to_unit_32(images[index]),),
+        lambda x: autoencoder.train_step(model, optimizers, mg.tensor(x)), trainer.step,
+        after_step)
     metrics["test BCE per pixel (10,000 images)"] = test_bce_of_both(torch, model, twin, x_test)
-    metrics["training BCE, mean of the last 100 steps"] = (
-        common.last_mean(losses["minigen"]), common.last_mean(losses["twin"]))
-    return {"steps": len(losses["minigen"]), "seconds": clock.seconds, "metrics": metrics}
+    return {"steps": len(run["losses"]["minigen"]), "seconds": run["seconds"],
+            "metrics": {**metrics, **common.last_means(run["losses"],
+                                                       {"loss": "training BCE"})}}
 
 
 def test_bce_of_both(torch, model: autoencoder.Autoencoder, twin, x_test: np.ndarray

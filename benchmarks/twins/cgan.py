@@ -23,7 +23,7 @@ import minigen as mg
 import minigen.nn.functional as F
 from benchmarks.twins import common
 from benchmarks.twins.dcgan import generate, score
-from benchmarks.twins.wgan_gp import critic_update, loss_rows, mean_of
+from benchmarks.twins.wgan_gp import LOSSES, critic_update, mean_of
 from lessons.ch04_cgan import BOOK, DEFAULT, FID_SAMPLES
 from minigen.datasets import load_mnist
 from minigen.models import cgan, dcgan, gan_evaluation, wgan_gp
@@ -141,15 +141,12 @@ def train(torch, seed: int, args) -> dict:
     twin = common.torch_copy(torch, model, draws)
     optimizers = wgan_gp.make_optimizers(model, lr=settings["lr"])
     trainer = TwinTrainer(torch, twin, draws, model, settings["lr"])
-    clock = common.Stopwatch()
-    losses = {"minigen": [], "twin": []}
     model.train()
-    for index in common.fit_order(len(images), settings["batch_size"], settings["epochs"],
-                                  seed, args.steps):
-        x, y = dcgan.to_gan_input(images[index]), labels[index]
-        losses["minigen"].append(clock.run("minigen", cgan.train_step, model, optimizers,
-                                           mg.tensor(x), mg.tensor(y)))
-        losses["twin"].append(clock.run("twin", trainer.step, x, y))
+    run = common.train_side_by_side(
+        len(images), settings["batch_size"], settings["epochs"], seed, args.steps,
+        lambda index: (dcgan.to_gan_input(images[index]), labels[index]),
+        lambda x, y: cgan.train_step(model, optimizers, mg.tensor(x), mg.tensor(y)),
+        trainer.step)
     classifier = load_classifier("mnist")
     test_features = gan_evaluation.classifier_features(
         classifier, dcgan.to_gan_input(balanced_test_images(per_class)))
@@ -165,10 +162,10 @@ def train(torch, seed: int, args) -> dict:
     accuracy = [float(np.mean(gan_evaluation.class_predictions(classifier, digits)
                               == rows.numpy()))
                 for digits in both(mg.randn(len(rows), model.z_dim))]
-    return {"steps": len(losses["minigen"]), "seconds": clock.seconds, "metrics": {
+    return {"steps": len(run["losses"]["minigen"]), "seconds": run["seconds"], "metrics": {
         f"FID-style, {per_class} of each digit vs the same of test": tuple(fid),
         "conditional accuracy (500 of each label)": tuple(accuracy),
-        **loss_rows(losses)}}
+        **common.last_means(run["losses"], LOSSES)}}
 
 
 def check(torch, args) -> None:

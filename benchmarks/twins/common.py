@@ -9,7 +9,7 @@ import math
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -188,17 +188,25 @@ def fit_order(n: int, batch_size: int, epochs: int, seed: int, steps: int | None
         yield index
 
 
-class Stopwatch:
-    """Seconds spent by each side: stopwatch.run('minigen', fn, *args) times one call."""
-
-    def __init__(self):
-        self.seconds = {"minigen": 0.0, "twin": 0.0}
-
-    def run(self, side: str, fn: Callable, *args) -> Any:
-        began = time.perf_counter()
-        result = fn(*args)
-        self.seconds[side] += time.perf_counter() - began
-        return result
+def train_side_by_side(n: int, batch_size: int, epochs: int, seed: int,
+                       steps: int | None, batch: Callable, ours: Callable, theirs: Callable,
+                       after_step: Callable[[int], None] | None = None) -> dict:
+    """Both frameworks on the same batches in fit's order (fit_order): for each batch of
+    indices, arrays = batch(index), then ours(*arrays) (minigen's train_step) and
+    theirs(*arrays) (the twin's), each timed; after_step(step), untimed, after each.
+    Returns {'losses': {'minigen': [...], 'twin': [...]}, 'seconds': {...}}, the losses
+    being what each step returned."""
+    losses: dict[str, list] = {"minigen": [], "twin": []}
+    seconds = {"minigen": 0.0, "twin": 0.0}
+    for step, index in enumerate(fit_order(n, batch_size, epochs, seed, steps), start=1):
+        arrays = batch(index)
+        for side, step_fn in (("minigen", ours), ("twin", theirs)):
+            began = time.perf_counter()
+            losses[side].append(step_fn(*arrays))
+            seconds[side] += time.perf_counter() - began
+        if after_step is not None:
+            after_step(step)
+    return {"losses": losses, "seconds": seconds}
 
 
 def in_batches(fn: Callable, arrays: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -207,8 +215,13 @@ def in_batches(fn: Callable, arrays: np.ndarray, batch_size: int = 500) -> np.nd
                            for i in range(0, len(arrays), batch_size)])
 
 
-def last_mean(values: list[float], n: int = 100) -> float:
-    return float(np.mean(values[-n:]))
+def last_means(losses: dict[str, list[dict]], labels: dict[str, str], n: int = 100
+               ) -> dict[str, tuple[float, float]]:
+    """{label, mean of the last n steps: (minigen's, the twin's)} for each loss name in
+    labels ({name in the steps' dicts: label})."""
+    return {f"{label}, mean of the last {n} steps": tuple(
+        float(np.mean([step[name] for step in losses[side][-n:]])) for side in ("minigen", "twin"))
+        for name, label in labels.items()}
 
 
 # ---------------------------------------------------------------- the command line

@@ -113,25 +113,20 @@ def train(torch, seed: int, args) -> dict:
     test_images = load_mnist("test")[0][:FID_SAMPLES]
     mg.manual_seed(seed)  # as the lesson's start(): the initial weights
     model = dcgan.DCGAN(width=settings["width"])
-    twin = common.torch_copy(torch, model, common.TorchDraws(torch))
+    draws = common.TorchDraws(torch)
+    twin = common.torch_copy(torch, model, draws)
     optimizers = dcgan.make_optimizers(model)
-    trainer = TwinTrainer(torch, twin, common.TorchDraws(torch), model.z_dim)
-    clock = common.Stopwatch()
-    losses = {"minigen": [], "twin": []}
+    trainer = TwinTrainer(torch, twin, draws, model.z_dim)
     model.train()
-    for index in common.fit_order(len(images), settings["batch_size"], settings["epochs"],
-                                  seed, args.steps):
-        x = dcgan.to_gan_input(images[index])
-        losses["minigen"].append(clock.run("minigen", dcgan.train_step, model, optimizers,
-                                           mg.tensor(x)))
-        losses["twin"].append(clock.run("twin", trainer.step, x))
+    run = common.train_side_by_side(
+        len(images), settings["batch_size"], settings["epochs"], seed, args.steps,
+        lambda index: (dcgan.to_gan_input(images[index]),),
+        lambda x: dcgan.train_step(model, optimizers, mg.tensor(x)), trainer.step)
     scores = fid_scores(torch, model.generator, twin.generator, test_images)
-    return {"steps": len(losses["minigen"]), "seconds": clock.seconds,
-            "metrics": {**scores["metrics"], **{
-                f"{name.replace('_', ' ')}, mean of the last 100 steps": (
-                    common.last_mean([s[name] for s in losses["minigen"]]),
-                    common.last_mean([s[name] for s in losses["twin"]]))
-                for name in ("discriminator_loss", "generator_loss")}},
+    return {"steps": len(run["losses"]["minigen"]), "seconds": run["seconds"],
+            "metrics": {**scores["metrics"], **common.last_means(run["losses"], {
+                "discriminator_loss": "discriminator loss",
+                "generator_loss": "generator loss"})},
             "reference": scores["reference"]}
 
 

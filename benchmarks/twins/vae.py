@@ -43,7 +43,7 @@ class TwinTrainer:
         self.torch, self.twin, self.draws, self.beta = torch, twin, draws, beta
         self.optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
 
-    def step(self, x: np.ndarray) -> float:
+    def step(self, x: np.ndarray) -> dict[str, float]:
         x = self.torch.from_numpy(x)
         x_hat, mu, log_var = forward(self.twin, x, self.draws)
         reconstruction = self.torch.nn.functional.binary_cross_entropy(x_hat, x)
@@ -52,7 +52,7 @@ class TwinTrainer:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return loss.item()
+        return {"loss": loss.item()}
 
 
 def check_same_start(torch, x: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -92,25 +92,21 @@ def train(torch, seed: int, args) -> dict:
     twin = common.torch_copy(torch, model)
     optimizers = adam(model, LR)
     trainer = TwinTrainer(torch, twin, common.TorchDraws(torch), model.beta)
-    clock = common.Stopwatch()
-    losses = {"minigen": [], "twin": []}
     model.train()
-    for index in common.fit_order(len(images), BATCH_SIZE, epochs, seed, args.steps):
-        x = to_unit_32(images[index])
-        losses["minigen"].append(clock.run("minigen", vae.train_step, model, optimizers,
-                                           mg.tensor(x))["loss"])
-        losses["twin"].append(clock.run("twin", trainer.step, x))
+    run = common.train_side_by_side(
+        len(images), BATCH_SIZE, epochs, seed, args.steps,
+        lambda index: (to_unit_32(images[index]),),
+        lambda x: vae.train_step(model, optimizers, mg.tensor(x)), trainer.step)
     twin_in_minigen = vae.make_vae()
     twin_in_minigen.load_state_dict({name: mg.tensor(value.numpy()) for name, value in
                                      twin.state_dict().items()})
     x_test = to_unit_32(test_images)
     (loss, elbo), (twin_loss, twin_elbo) = (scores(m, x_test, seed)
                                             for m in (model, twin_in_minigen))
-    return {"steps": len(losses["minigen"]), "seconds": clock.seconds, "metrics": {
+    return {"steps": len(run["losses"]["minigen"]), "seconds": run["seconds"], "metrics": {
         "negative ELBO, nats per test image": (elbo, twin_elbo),
         "test loss, 500 x BCE + KL": (loss, twin_loss),
-        "training loss, mean of the last 100 steps": (common.last_mean(losses["minigen"]),
-                                                      common.last_mean(losses["twin"]))}}
+        **common.last_means(run["losses"], {"loss": "training loss"})}}
 
 
 def check(torch, args) -> None:

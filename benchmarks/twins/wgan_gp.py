@@ -24,6 +24,8 @@ from lessons.ch04_wgan_gp import BOOK, DEFAULT, FID_SAMPLES
 from minigen.datasets import load_mnist
 from minigen.models import dcgan, wgan_gp
 
+LOSSES = {"wasserstein": "Wasserstein estimate", "gradient_penalty": "gradient penalty"}
+
 
 def critic_update(torch, critic, optimizer, real, fake, gp_weight: float, draws) -> dict:
     """wgan_gp.critic_update in PyTorch: critic(images) -> scores; alpha ~ U(0, 1) per
@@ -112,28 +114,15 @@ def train(torch, seed: int, args) -> dict:
     twin = common.torch_copy(torch, model, draws)
     optimizers = wgan_gp.make_optimizers(model, lr=settings["lr"])
     trainer = TwinTrainer(torch, twin, draws, model, settings["lr"])
-    clock = common.Stopwatch()
-    losses = {"minigen": [], "twin": []}
     model.train()
-    for index in common.fit_order(len(images), settings["batch_size"], settings["epochs"],
-                                  seed, args.steps):
-        x = dcgan.to_gan_input(images[index])
-        losses["minigen"].append(clock.run("minigen", wgan_gp.train_step, model, optimizers,
-                                           mg.tensor(x)))
-        losses["twin"].append(clock.run("twin", trainer.step, x))
+    run = common.train_side_by_side(
+        len(images), settings["batch_size"], settings["epochs"], seed, args.steps,
+        lambda index: (dcgan.to_gan_input(images[index]),),
+        lambda x: wgan_gp.train_step(model, optimizers, mg.tensor(x)), trainer.step)
     scores = fid_scores(torch, model.generator, twin.generator, test_images)
-    return {"steps": len(losses["minigen"]), "seconds": clock.seconds,
-            "metrics": {**scores["metrics"], **loss_rows(losses)},
+    return {"steps": len(run["losses"]["minigen"]), "seconds": run["seconds"],
+            "metrics": {**scores["metrics"], **common.last_means(run["losses"], LOSSES)},
             "reference": scores["reference"]}
-
-
-def loss_rows(losses: dict[str, list[dict]]) -> dict[str, tuple[float, float]]:
-    """The Wasserstein estimate and the penalty, each side's mean over the last 100 steps."""
-    return {f"{label}, mean of the last 100 steps": (
-        common.last_mean([s[name] for s in losses["minigen"]]),
-        common.last_mean([s[name] for s in losses["twin"]]))
-        for name, label in (("wasserstein", "Wasserstein estimate"),
-                            ("gradient_penalty", "gradient penalty"))}
 
 
 def check(torch, args) -> None:
