@@ -13,6 +13,7 @@ from minigen.train import fit
 torch = pytest.importorskip("torch")
 
 from benchmarks.twins import autoencoder, cgan, common, dcgan, vae, wgan_gp  # noqa: E402
+from minigen.models import cgan as mg_cgan  # noqa: E402
 from minigen.models import dcgan as mg_dcgan  # noqa: E402
 
 MODULES = [autoencoder, vae, dcgan, wgan_gp, cgan]
@@ -94,6 +95,41 @@ def test_fit_order_gives_fits_batches_and_draws():
             for index in common.fit_order(len(data), 4, 3, seed=5)]
     assert ours == seen
     assert len(list(common.fit_order(len(data), 4, 3, seed=5, steps=4))) == 4
+
+
+def test_the_gan_score_draws_the_lessons_noise(monkeypatch):
+    """The lesson's last FID-style score draws its noise right after training; the
+    twins' must draw the same, before load_classifier (which draws from minigen's
+    generator when it builds its network) moves the generator on."""
+    monkeypatch.setattr(dcgan, "FID_SAMPLES", 50)
+    given = []
+    original = dcgan.twin_samples
+    monkeypatch.setattr(dcgan, "twin_samples",
+                        lambda torch_, g, z: given.append(z) or original(torch_, g, z))
+    mg.manual_seed(0)
+    model = mg_dcgan.DCGAN(width=4)
+    twin = common.torch_copy(torch, model, common.TorchDraws(torch))
+    mg.manual_seed(3)
+    lessons_noise = mg.randn(50, model.z_dim).numpy()
+    mg.manual_seed(3)
+    dcgan.fid_scores(torch, model.generator, twin.generator, np.zeros((50, 28, 28), np.uint8))
+    np.testing.assert_array_equal(given[0], lessons_noise)
+
+
+def test_the_conditional_scores_draw_the_lessons_noise(monkeypatch):
+    given = []
+    original = cgan.twin_digits
+    monkeypatch.setattr(cgan, "twin_digits", lambda torch_, g, labels, z, k:
+                        given.append(z) or original(torch_, g, labels, z, k))
+    mg.manual_seed(0)
+    model = mg_cgan.ConditionalGAN(width=4)
+    twin = common.torch_copy(torch, model, common.TorchDraws(torch))
+    mg.manual_seed(3)
+    lessons_noise = [mg.randn(30, model.z_dim).numpy() for _ in range(2)]  # score, accuracy
+    mg.manual_seed(3)
+    cgan.label_scores(torch, model, twin.generator, per_class=3)
+    for ours, lessons in zip(given, lessons_noise):
+        np.testing.assert_array_equal(ours, lessons)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".")[-1])

@@ -147,25 +147,32 @@ def train(torch, seed: int, args) -> dict:
         lambda index: (dcgan.to_gan_input(images[index]), labels[index]),
         lambda x, y: cgan.train_step(model, optimizers, mg.tensor(x), mg.tensor(y)),
         trainer.step)
+    return {"steps": len(run["losses"]["minigen"]), "seconds": run["seconds"],
+            "metrics": {**label_scores(torch, model, twin.generator, per_class),
+                        **common.last_means(run["losses"], LOSSES)}}
+
+
+def label_scores(torch, model: cgan.ConditionalGAN, twin_generator, per_class: int) -> dict:
+    """Both generators' digits from the same noise, per_class of each label, as lesson 4c
+    draws them right after training: the FID-style score against per_class test images of
+    each digit, then, from the next noise, the conditional accuracy. The noise comes
+    first: load_classifier draws from minigen's generator too, when it builds the network."""
+    rows = cgan.class_rows(model.num_classes, per_class)
+    z_fid, z_accuracy = (mg.randn(len(rows), model.z_dim) for _ in range(2))
     classifier = load_classifier("mnist")
     test_features = gan_evaluation.classifier_features(
         classifier, dcgan.to_gan_input(balanced_test_images(per_class)))
-    rows = cgan.class_rows(model.num_classes, per_class)
 
     def both(z: mg.Tensor) -> list[np.ndarray]:  # minigen's and the twin's digits of z
         return [cgan.sample(model.generator, rows, z).numpy(),
-                twin_digits(torch, twin.generator, rows.numpy(), z.numpy(), model.num_classes)]
+                twin_digits(torch, twin_generator, rows.numpy(), z.numpy(), model.num_classes)]
 
-    # the noise of the lesson's last score, then that of its conditional accuracy
     fid = [gan_evaluation.frechet_distance(classifier, digits, test_features)
-           for digits in both(mg.randn(len(rows), model.z_dim))]
+           for digits in both(z_fid)]
     accuracy = [float(np.mean(gan_evaluation.class_predictions(classifier, digits)
-                              == rows.numpy()))
-                for digits in both(mg.randn(len(rows), model.z_dim))]
-    return {"steps": len(run["losses"]["minigen"]), "seconds": run["seconds"], "metrics": {
-        f"FID-style, {per_class} of each digit vs the same of test": tuple(fid),
-        "conditional accuracy (500 of each label)": tuple(accuracy),
-        **common.last_means(run["losses"], LOSSES)}}
+                              == rows.numpy())) for digits in both(z_accuracy)]
+    return {f"FID-style, {per_class} of each digit vs the same of test": tuple(fid),
+            f"conditional accuracy ({per_class} of each label)": tuple(accuracy)}
 
 
 def check(torch, args) -> None:

@@ -135,11 +135,13 @@ def fid_scores(torch, generator: dcgan.Generator, twin_generator, test_images: n
     """Both generators' digits from the same FID_SAMPLES noise vectors (those the lesson's
     last score draws), scored by gan_evaluation.frechet_distance against the test
     digits; and for scale, the real digits' score and minigen's from another draw of the
-    noise (the score's own sampling noise)."""
+    noise (the score's own sampling noise). Call it right after the last training step:
+    z is the first draw, as in the lesson (load_classifier draws from minigen's generator
+    too, when it builds the network, so it must come after)."""
+    z = mg.randn(FID_SAMPLES, generator.z_dim)
     classifier = load_classifier("mnist")
     test_features = gan_evaluation.classifier_features(classifier,
                                                        dcgan.to_gan_input(test_images))
-    z = mg.randn(FID_SAMPLES, generator.z_dim)
     digits = [dcgan.sample(generator, FID_SAMPLES, z).numpy(),
               twin_samples(torch, twin_generator, z.numpy())]
     fid = [gan_evaluation.frechet_distance(classifier, d, test_features) for d in digits]
