@@ -23,8 +23,8 @@ The autoencoder (Rombach et al.'s KL-regularised one, not the book's 2-d VAE):
     encoder: Conv 3x3 s2 1->32 (16x16), SiLU, Conv 3x3 s2 32->64 (8x8), SiLU,
              Conv 3x3 64->64, SiLU, Conv 1x1 64 -> 2 x 4: the mean and log-variance of
              q(z | x), z: (4, 8, 8)
-    decoder: Conv 3x3 4->64, SiLU, ConvT 4x4 s2 64->32 (16x16), SiLU, ConvT 4x4 s2 32->32
-             (32x32), SiLU, Conv 3x3 32->1, sigmoid: pixel probabilities
+    decoder: Conv 3x3 4->64, SiLU, ConvT 4x4 s2 64->32 (16x16), SiLU, ConvT 4x4 s2 32->16
+             (32x32), SiLU, Conv 3x3 16->1, sigmoid: pixel probabilities
     loss:    BCE summed over the pixels + KL_WEIGHT KL(q(z|x) || N(0, I)), batch mean
 
 The KL weight is small: the latent should keep nearly everything (the diffusion model,
@@ -253,8 +253,8 @@ class LatentDecoder(nn.Module):
         self.net = nn.Sequential(
             nn.Conv2d(latent_channels, 64, 3, padding=1), nn.SiLU(),
             nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.SiLU(),
-            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(32, 1, 3, padding=1), nn.Sigmoid())
+            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
