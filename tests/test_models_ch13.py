@@ -280,6 +280,11 @@ def test_the_command_line_trains_and_samples_a_prompt(tmp_path, capsys, monkeypa
     assert cli(["train", "latent_diffusion", "--epochs", "1", "--limit", "40",
                 "--batch-size", "20", "--quiet", "--checkpoint-dir", folder]) == 0
     assert "epoch 1/1" in capsys.readouterr().out
+    assert cli(["evaluate", "latent_diffusion", "--limit", "20", "--batch-size", "20",
+                "--checkpoint-dir", folder]) == 0
+    printed = capsys.readouterr().out
+    assert "conditional accuracy, 20 samples at w = 3" in printed
+    assert "autoencoder test MSE per pixel" in printed
     out = tmp_path / "boots.png"
     assert cli(["sample", "latent_diffusion", "--prompt", "an ankle boot", "--guidance", "3",
                 "--steps", "2", "--n", "4", "--out", str(out), "--checkpoint-dir",
