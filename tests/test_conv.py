@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 import minigen as mg
 import minigen.nn.functional as F
+from minigen import backend
 from minigen.backend import to_device
 from minigen.gradcheck import gradcheck, gradgradcheck
-from minigen.ops.conv import Col2im, Im2col, conv2d_simple, im2col_simple
+from minigen.ops.conv import (Col2im, Im2col, checked_output_size, conv2d_simple,
+                              im2col_simple)
 
 with_device = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -194,6 +196,45 @@ def test_im2col_and_col2im_are_adjoint(device):
     back = Col2im.apply(c, image_shape=x.shape, **params)
     assert back.shape == x.shape
     np.testing.assert_allclose(inner(cols, c), inner(x, back), rtol=1e-12)
+
+
+# x (N, C, H, W), kernel, stride, padding, dilation: odd and single batches, fewer channels
+# than threads (then the parts are ranges of images), no padding, a dilated kernel
+THREADED_CASES = [((7, 5, 9, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
+                  ((1, 4, 6, 7), (3, 2), (2, 1), (1, 2), (1, 1)),
+                  ((5, 1, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1)),
+                  ((3, 2, 9, 9), (2, 3), (1, 2), (0, 0), (2, 1))]
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", THREADED_CASES)
+@pytest.mark.parametrize("layout", ["contiguous", "batch last", "sliced"])
+def test_im2col_and_col2im_on_threads_equal_one_thread(monkeypatch, shape, kernel_size,
+                                                       stride, padding, dilation, layout):
+    """Split over 3 threads (backend.in_parallel), even for these small arrays, im2col and
+    col2im give exactly the arrays they give in one piece, for inputs in each memory layout."""
+    rng = np.random.default_rng(11)
+    if layout == "contiguous":
+        x = rng.standard_normal(shape, dtype=np.float32)
+    elif layout == "batch last":  # as a convolution's output lies
+        x = rng.standard_normal(shape[1:] + shape[:1], dtype=np.float32).transpose(3, 0, 1, 2)
+    else:  # every other column of a wider image
+        n, c, h, w = shape
+        x = rng.standard_normal((n, c, h, 2 * w), dtype=np.float32)[..., ::2]
+    params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    out_size = checked_output_size(shape, kernel_size, stride, padding, dilation, "test")
+    col = rng.standard_normal((shape[1], *kernel_size, *out_size, shape[0]), dtype=np.float32)
+
+    def both(threads):
+        monkeypatch.setattr(backend, "COPY_THREADS", threads)
+        monkeypatch.setattr(backend, "PARALLEL_MIN_ELEMENTS", 0)
+        cols = Im2col.apply(mg.tensor(x), out_size=out_size, **params).numpy()
+        params_back = {k: v for k, v in params.items() if k != "kernel_size"}
+        image = Col2im.apply(mg.tensor(col), image_shape=shape, **params_back).numpy()
+        return cols, image
+
+    (cols_1, image_1), (cols_3, image_3) = both(1), both(3)
+    np.testing.assert_array_equal(cols_3, cols_1)
+    np.testing.assert_array_equal(image_3, image_1)
 
 
 @pytest.mark.parametrize("stride, padding, dilation", [(1, 0, 1), (1, 1, 1), (2, 1, 1),

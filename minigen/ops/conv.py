@@ -22,6 +22,9 @@ copies several times faster. The output (N, O, Ho, Wo) is a view of an
 (O, Ho, Wo, N) array; elementwise ops keep that memory order, so the next
 convolution finds its input already laid out as it needs it.
 
+The copies of im2col and col2im run on a few threads (backend.in_parallel), each on its
+own range of channels; backend.COPY_THREADS = 1 turns that off.
+
 im2col_simple and conv2d_simple are the textbook version (DeZero's), on raw
 arrays with the batch first and one row per output pixel; the tests check
 that conv2d_simple agrees with conv2d.
@@ -29,10 +32,11 @@ that conv2d_simple agrees with conv2d.
 from __future__ import annotations
 
 import operator
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from minigen import backend
 from minigen.autograd import Function, Tensor
-from minigen.backend import get_array_module
+from minigen.backend import get_array_module, in_parallel
 from minigen.ops.linalg import check_dtype_and_device, matmul
 from minigen.ops.shape import pad, permute, reshape, transpose
 
@@ -61,6 +65,19 @@ def _tap(offset: int, stride: int, count: int) -> slice:
     return slice(offset, offset + stride * (count - 1) + 1, stride)
 
 
+def _over_channels_or_batch(work: Callable[[tuple], None], channels: int, batch: int,
+                            elements: int, xp: Any) -> None:
+    """Run work(part) on backend.COPY_THREADS threads (backend.in_parallel), each part an
+    index of col and of the padded image: a range of channels, their first axis, or,
+    where there are fewer channels than threads, a range of images, their last axis.
+    Either way each part reads and writes only its own entries, so the result is the
+    one work((slice(None),)) gives, bit for bit."""
+    if channels >= backend.COPY_THREADS:
+        in_parallel(lambda part: work((part,)), channels, elements, xp)
+    else:
+        in_parallel(lambda part: work((Ellipsis, part)), batch, elements, xp)
+
+
 class Im2col(Function):
     """Patches of x as columns: col[c, i, j, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j].
 
@@ -81,15 +98,19 @@ class Im2col(Function):
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
         ho, wo = self.out_size
         x_chwn = x.transpose(1, 2, 3, 0)  # batch last, as in col
-        if ph or pw:
-            x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-            x_pad[:, ph:ph + h, pw:pw + w] = x_chwn
-        else:
-            x_pad = x_chwn
+        padded = ph or pw
+        x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype) if padded else x_chwn
         col = xp.empty((c, kh, kw, ho, wo, n), dtype=x.dtype)
-        for i in range(kh):  # a loop over kernel offsets, never over pixels
-            for j in range(kw):
-                col[:, i, j] = x_pad[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
+
+        def fill(part: tuple) -> None:  # the channels, or the images, that `part` indexes
+            image, columns = x_pad[part], col[part]
+            if padded:
+                image[:, ph:ph + h, pw:pw + w] = x_chwn[part]
+            for i in range(kh):  # a loop over kernel offsets, never over pixels
+                for j in range(kw):
+                    columns[:, i, j] = image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
+
+        _over_channels_or_batch(fill, c, n, col.size, xp)
         return col
 
     def backward(self, gcol):
@@ -116,9 +137,14 @@ class Col2im(Function):
         h, w = self.image_shape[2:]
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
         x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
-        for i in range(kh):  # overlapping patches add up
-            for j in range(kw):
-                x_pad[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += col[:, i, j]
+
+        def add_back(part: tuple) -> None:  # the channels, or the images, that `part` indexes
+            image, columns = x_pad[part], col[part]
+            for i in range(kh):  # overlapping patches add up
+                for j in range(kw):
+                    image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += columns[:, i, j]
+
+        _over_channels_or_batch(add_back, c, n, col.size, xp)
         return x_pad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
     def backward(self, gx):
