@@ -331,6 +331,72 @@ def test_conv_transpose2d_gradgradcheck(device, params):
     assert gradgradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **params), [x, w, b])
 
 
+# ---------------------------------------------------------------- stride 1: the cheaper twin
+
+
+def function_names(y):
+    """The names of the Functions in the graph that made y."""
+    return {type(f).__name__ for f in mg.autograd._topological_order([y])}
+
+
+# (in channels, out channels, kernel, padding, dilation) of a stride-1 conv2d with fewer
+# output than input channels: conv2d takes its transposed twin
+TWIN_CASES = [(3, 1, (3, 3), (1, 1), (1, 1)), (4, 2, (3, 2), (0, 1), (1, 1)),
+              (3, 2, (3, 3), (2, 1), (2, 1)), (5, 3, (1, 1), (0, 0), (1, 1))]
+
+
+@pytest.mark.parametrize("c, o, kernel, padding, dilation", TWIN_CASES)
+def test_conv2d_at_stride_1_by_its_twin_equals_the_im2col_route(device, c, o, kernel,
+                                                                padding, dilation):
+    """Fewer output than input channels: conv2d runs as conv_transpose2d with the kernel
+    flipped (a column matrix of o kh kw rows, not c kh kw); value and gradients equal
+    those of the im2col route, and the transposed convolution the other way round."""
+    from minigen.ops.conv import (_conv2d_by_im2col, _conv_transpose2d_by_col2im,
+                                  checked_output_size)
+
+    rng = np.random.default_rng(15)
+    x, w, b = on(device, rng.standard_normal((2, c, 6, 7)), rng.standard_normal((o, c, *kernel)),
+                 rng.standard_normal(o))
+    for t in (x, w, b):
+        t.requires_grad_()
+    out_size = checked_output_size(x.shape, kernel, (1, 1), padding, dilation, "test")
+    twin = F.conv2d(x, w, b, padding=padding, dilation=dilation)
+    direct = _conv2d_by_im2col(x, w, (1, 1), padding, dilation, out_size) + b.reshape(o, 1, 1)
+    assert "Col2im" in function_names(twin) and "Im2col" not in function_names(twin)
+    assert "Im2col" in function_names(direct)
+    gy = mg.tensor(rng.standard_normal(twin.shape), device=device)
+    grads = [mg.grad(y, (x, w, b), gy) for y in (twin, direct)]
+    np.testing.assert_allclose(twin.numpy(), direct.numpy(), rtol=1e-12, atol=1e-12)
+    for ours, reference in zip(*grads):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+
+    # conv_transpose2d from o to c channels (more out than in) runs as conv2d, by im2col
+    y = mg.tensor(rng.standard_normal(twin.shape), device=device, requires_grad=True)
+    w.grad = None
+    twin_t = F.conv_transpose2d(y, w, padding=padding, dilation=dilation)
+    direct_t = _conv_transpose2d_by_col2im(y, w, (1, 1), padding, dilation, x.shape[2:])
+    assert "Im2col" in function_names(twin_t) and "Col2im" not in function_names(twin_t)
+    gx = mg.tensor(rng.standard_normal(x.shape), device=device)
+    grads = [mg.grad(t, (y, w), gx) for t in (twin_t, direct_t)]
+    np.testing.assert_allclose(twin_t.numpy(), direct_t.numpy(), rtol=1e-12, atol=1e-12)
+    for ours, reference in zip(*grads):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_stride_1_twins_second_order(device):
+    rng = np.random.default_rng(16)
+    x, w, b = on(device, rng.standard_normal((1, 3, 4, 5)), rng.standard_normal((2, 3, 3, 2)),
+                 rng.standard_normal(2))
+    params = dict(padding=(1, 2), dilation=(1, 2))
+    w.requires_grad_()  # so that the graph is recorded
+    assert "Col2im" in function_names(F.conv2d(x, w, **params))
+    assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **params), [x, w, b])
+    y = on(device, rng.standard_normal((1, 2, 4, 5)))[0].requires_grad_()
+    assert "Im2col" in function_names(F.conv_transpose2d(y, w, **params))
+    assert gradgradcheck(lambda y, w: F.conv_transpose2d(y, w, **params),
+                         [y, w])
+
+
 def test_gradient_penalty_through_conv2d(device):
     """d/dW of ||d conv(x; W)/dx||^2 (WGAN-GP's shape) matches finite differences."""
     rng = np.random.default_rng(12)
