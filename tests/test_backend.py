@@ -180,3 +180,13 @@ def test_blas_threads_reads_the_environment(monkeypatch):
     assert backend.blas_threads() == 5
     monkeypatch.setenv("OMP_NUM_THREADS", "")
     assert backend.blas_threads() == (__import__("os").cpu_count() or 1)
+
+
+def test_keep_freed_memory_sets_glibc_malloc_or_stays_out(monkeypatch):
+    import platform
+    import sys
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert backend.keep_freed_memory() is glibc
+    monkeypatch.setenv("MINIGEN_KEEP_FREED_MEMORY", "0")
+    assert backend.keep_freed_memory() is False
