@@ -38,14 +38,17 @@ def _as_tensor_pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def _check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
+def _check_broadcast(op: str | type[Function], a: Tensor, b: Tensor) -> None:
+    """A clear error naming op (a name, or the Function, named in lower case) when the
+    shapes of a and b do not broadcast."""
     if a.shape == b.shape or b.ndim == 0 or a.ndim == 0:  # the common cases, checked fast
         return
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
+        name = op if isinstance(op, str) else op.__name__.lower()
         raise ValueError(
-            f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+            f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
 
 
 # ---------------------------------------------------------------- binary
@@ -449,7 +452,7 @@ class Rounding(Function):
 def _binary(function: type[Function], a: Any, b: Any) -> Tensor:
     """Apply a broadcasting binary op; Python numbers take the other operand's dtype."""
     a, b = _as_tensor_pair(a, b)
-    _check_broadcast(function.__name__.lower(), a, b)
+    _check_broadcast(function, a, b)
     return function.apply(a, b)
 
 
