@@ -198,6 +198,19 @@ def test_im2col_and_col2im_are_adjoint(device):
     np.testing.assert_allclose(inner(cols, c), inner(x, back), rtol=1e-12)
 
 
+def test_1x1_im2col_and_col2im_are_views():
+    """A 1x1 kernel at stride 1 without padding: each pixel is its own patch, so the
+    columns are x itself, in the batch-last layout, and col2im puts them back unchanged."""
+    x = mg.tensor(np.random.default_rng(17).standard_normal((2, 3, 4, 5)))
+    params = dict(stride=(1, 1), padding=(0, 0), dilation=(2, 3))
+    cols = Im2col.apply(x, kernel_size=(1, 1), out_size=(4, 5), **params)
+    np.testing.assert_array_equal(cols.data, x.data.transpose(1, 2, 3, 0)[:, None, None])
+    assert np.shares_memory(cols.data, x.data)
+    back = Col2im.apply(cols, image_shape=x.shape, **params)
+    np.testing.assert_array_equal(back.data, x.data)
+    assert np.shares_memory(back.data, cols.data)
+
+
 # x (N, C, H, W), kernel, stride, padding, dilation: odd and single batches, fewer channels
 # than threads (then the parts are ranges of images), no padding, a dilated kernel
 THREADED_CASES = [((7, 5, 9, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
