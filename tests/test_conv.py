@@ -410,6 +410,58 @@ def test_stride_1_twins_second_order(device):
                          [y, w])
 
 
+# ---------------------------------------------------------------- a subset of the kernel
+
+
+TAPS_CASES = [(((0, 0), (0, 1), (0, 2), (1, 0), (1, 1)), 1, 1, 1),  # PixelCNN's 3x3 type B
+              (((2, 1), (0, 0)), 2, (1, 0), 1),
+              (((1, 2), (0, 1), (2, 2)), 1, 2, (2, 1))]
+
+
+@pytest.mark.parametrize("taps, stride, padding, dilation", TAPS_CASES)
+def test_conv2d_on_taps_equals_conv2d_with_the_other_weights_zero(device, taps, stride,
+                                                                    padding, dilation):
+    from minigen.ops.conv import conv2d_on_taps
+
+    rng = np.random.default_rng(18)
+    x, w, b = on(device, rng.standard_normal((2, 3, 7, 8)), rng.standard_normal((4, 3, 3, 3)),
+                 rng.standard_normal(4))
+    for t in (x, w, b):
+        t.requires_grad_()
+    mask = np.zeros((3, 3))
+    mask[tuple(zip(*taps))] = 1.0
+    params = dict(stride=stride, padding=padding, dilation=dilation)
+    ours = conv2d_on_taps(x, w, taps, b, **params)
+    reference = F.conv2d(x, w * mg.tensor(mask, device=device), b, **params)
+    gy = mg.tensor(rng.standard_normal(ours.shape), device=device)
+    grads = [mg.grad(y, (x, w, b), gy) for y in (ours, reference)]
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+    for mine, theirs in zip(*grads):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
+    assert not grads[0][1].numpy()[:, :, mask == 0].any()  # the left-out weights get 0
+    assert gradgradcheck(lambda x, w: conv2d_on_taps(x, w, taps, **params), [x, w])
+
+
+def test_im2col_and_col2im_on_taps_are_adjoint(device):
+    rng = np.random.default_rng(19)
+    params = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), taps=((1, 0), (0, 2)))
+    x = mg.tensor(rng.standard_normal((2, 3, 7, 6)), device=device)
+    cols = Im2col.apply(x, kernel_size=(2, 3), out_size=(4, 6), **params)
+    assert cols.shape == (3, 2, 4, 6, 2)
+    c = mg.tensor(rng.standard_normal(cols.shape), device=device)
+    back = Col2im.apply(c, image_shape=x.shape, **params)
+    np.testing.assert_allclose(inner(cols, c), inner(x, back), rtol=1e-12)
+
+
+def test_conv2d_on_taps_refuses_bad_taps():
+    from minigen.ops.conv import conv2d_on_taps
+
+    x, w = mg.zeros(1, 2, 5, 5), mg.zeros(3, 2, 3, 3)
+    for taps in [(), ((0, 0), (0, 0)), ((3, 0),), ((0, -1),)]:
+        with pytest.raises(ValueError, match=r"conv2d_on_taps: taps must be distinct"):
+            conv2d_on_taps(x, w, taps)
+
+
 def test_gradient_penalty_through_conv2d(device):
     """d/dW of ||d conv(x; W)/dx||^2 (WGAN-GP's shape) matches finite differences."""
     rng = np.random.default_rng(12)

@@ -85,11 +85,18 @@ def _over_channels_or_batch(work: Callable[[tuple], None], channels: int, batch:
         in_parallel(lambda part: work((Ellipsis, part)), batch, elements, xp)
 
 
+def _offsets(kernel_size: tuple[int, int], taps: tuple | None) -> tuple:
+    """The kernel offsets (i, j) that im2col copies: `taps`, or all of them in order."""
+    kh, kw = kernel_size
+    return taps if taps is not None else tuple((i, j) for i in range(kh) for j in range(kw))
+
+
 class Im2col(Function):
     """Patches of x as columns: col[c, i, j, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j].
 
     x: (N, C, H, W), zero-padded by `padding` -> col: (C, kh, kw, Ho, Wo, N).
-    Each parameter is a (height, width) pair; out_size is (Ho, Wo).
+    Each parameter is a (height, width) pair; out_size is (Ho, Wo). With `taps`, a tuple
+    of T kernel offsets (i, j), only those are copied: col is (C, T, Ho, Wo, N).
     """
 
     kernel_size: tuple[int, int]
@@ -97,6 +104,7 @@ class Im2col(Function):
     padding: tuple[int, int]
     dilation: tuple[int, int]
     out_size: tuple[int, int]
+    taps: tuple | None = None
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -106,63 +114,72 @@ class Im2col(Function):
         ho, wo = self.out_size
         x_chwn = x.transpose(1, 2, 3, 0)  # batch last, as in col
         padded = ph or pw
-        if (kh, kw) == (1, 1) and (sh, sw) == (1, 1) and not padded:
+        if (kh, kw) == (1, 1) and (sh, sw) == (1, 1) and not padded and self.taps is None:
             return x_chwn.reshape(c, 1, 1, h, w, n)  # each pixel is its own patch: a view
         x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype) if padded else x_chwn
-        col = xp.empty((c, kh, kw, ho, wo, n), dtype=x.dtype)
+        offsets = _offsets(self.kernel_size, self.taps)
+        col = xp.empty((c, len(offsets), ho, wo, n), dtype=x.dtype)
 
         def fill(part: tuple) -> None:  # the channels, or the images, that `part` indexes
             image, columns = x_pad[part], col[part]
             if padded:
                 image[:, ph:ph + h, pw:pw + w] = x_chwn[part]
-            for i in range(kh):  # a loop over kernel offsets, never over pixels
-                for j in range(kw):
-                    columns[:, i, j] = image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
+            for t, (i, j) in enumerate(offsets):  # a loop over kernel offsets, not pixels
+                columns[:, t] = image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
 
         _over_channels_or_batch(fill, c, n, col.size, xp)
-        return col
+        return col if self.taps is not None else col.reshape(c, kh, kw, ho, wo, n)
 
     def backward(self, gcol):
         (x,) = self.inputs
         return Col2im.apply(gcol, image_shape=x.shape, stride=self.stride,
-                            padding=self.padding, dilation=self.dilation)
+                            padding=self.padding, dilation=self.dilation, taps=self.taps)
 
 
 class Col2im(Function):
     """The adjoint of Im2col: x_pad[n, c, s*p + d*i, s*q + d*j] += col[c, i, j, p, q, n].
 
     col: (C, kh, kw, Ho, Wo, N) -> x: image_shape = (N, C, H, W), padding cropped off.
-    stride, padding and dilation are (height, width) pairs.
+    stride, padding and dilation are (height, width) pairs. With `taps`, T kernel
+    offsets (i, j), col is (C, T, Ho, Wo, N), entry t belonging to offset taps[t].
     """
 
     image_shape: tuple
     stride: tuple[int, int]
     padding: tuple[int, int]
     dilation: tuple[int, int]
+    taps: tuple | None = None
 
     def forward(self, col):
         xp = get_array_module(col)
-        c, kh, kw, ho, wo, n = col.shape
         h, w = self.image_shape[2:]
         (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
-        if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
-            return col.reshape(c, h, w, n).transpose(3, 0, 1, 2)  # one entry per pixel
+        if self.taps is None:
+            c, kh, kw, ho, wo, n = col.shape
+            if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
+                return col.reshape(c, h, w, n).transpose(3, 0, 1, 2)  # one entry per pixel
+            col = col.reshape(c, kh * kw, ho, wo, n)
+            offsets = _offsets((kh, kw), None)
+        else:
+            c, _, ho, wo, n = col.shape
+            offsets = self.taps
         x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
 
         def add_back(part: tuple) -> None:  # the channels, or the images, that `part` indexes
             image, columns = x_pad[part], col[part]
-            for i in range(kh):  # overlapping patches add up
-                for j in range(kw):
-                    image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += columns[:, i, j]
+            for t, (i, j) in enumerate(offsets):  # overlapping patches add up
+                image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += columns[:, t]
 
         _over_channels_or_batch(add_back, c, n, col.size, xp)
         return x_pad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
     def backward(self, gx):
         (col,) = self.inputs
-        c, kh, kw, ho, wo, n = col.shape
-        return Im2col.apply(gx, kernel_size=(kh, kw), stride=self.stride,
-                            padding=self.padding, dilation=self.dilation, out_size=(ho, wo))
+        ho, wo = col.shape[-3:-1]
+        kernel_size = col.shape[1:3] if self.taps is None else (1, 1)  # ignored with taps
+        return Im2col.apply(gx, kernel_size=kernel_size, stride=self.stride,
+                            padding=self.padding, dilation=self.dilation, out_size=(ho, wo),
+                            taps=self.taps)
 
 
 # ---------------------------------------------------------------- checks
@@ -238,27 +255,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     Ho = floor((H + 2 padding - dilation (kh - 1) - 1) / stride) + 1.
     padding may also be 'valid' (no padding) or 'same' (stride 1, output size = input size).
     """
-    check_image(x, "conv2d")
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d: expected a 4-d weight (out_channels, in_channels, kh, kw), "
-                         f"got shape {weight.shape}")
-    _check_groups(groups, "conv2d")
+    x, stride, padding, dilation, out_size = _conv2d_arguments(
+        x, weight, bias, stride, padding, dilation, groups, "conv2d")
     out_channels, in_channels, kh, kw = weight.shape
-    if x.shape[1] != in_channels:
-        raise ValueError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
-                         f"the weight expects {in_channels} (shape {weight.shape})")
-    _check_bias(bias, out_channels, "conv2d")
-    check_dtype_and_device(x, "conv2d", weight=weight, bias=bias)
-    stride = int_pair(stride, "stride", "conv2d")
-    dilation = int_pair(dilation, "dilation", "conv2d")
-    same = isinstance(padding, str) and padding == "same"
-    if isinstance(padding, str) and padding in ("same", "valid"):
-        padding = 0  # 'same' pads x itself, below, once the settings are checked
-    padding = int_pair(padding, "padding", "conv2d")  # type: ignore[arg-type]
-    check_geometry((kh, kw), stride, padding, dilation, "conv2d")
-    if same:
-        x = _same_padding(x, (kh, kw), stride, dilation)
-    out_size = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, "conv2d")
     twin_padding = _twin_padding((kh, kw), padding, dilation)
     if stride == (1, 1) and out_channels < in_channels and twin_padding is not None:
         y = _conv_transpose2d_by_col2im(x, flip_kernel(weight), stride, twin_padding, dilation,
@@ -266,6 +265,66 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     else:
         y = _conv2d_by_im2col(x, weight, stride, padding, dilation, out_size)
     return _add_bias(y, bias)
+
+
+def _conv2d_arguments(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntPair,
+                      padding: IntPair | str, dilation: IntPair, groups: int, op: str
+                      ) -> tuple[Tensor, tuple, tuple, tuple, tuple]:
+    """conv2d's checks, with clear errors naming `op`. Returns (x, stride, padding,
+    dilation, out_size), the settings as (height, width) pairs and x padded for 'same'."""
+    check_image(x, op)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-d weight (out_channels, in_channels, kh, kw), "
+                         f"got shape {weight.shape}")
+    _check_groups(groups, op)
+    out_channels, in_channels, kh, kw = weight.shape
+    if x.shape[1] != in_channels:
+        raise ValueError(f"{op}: the input has {x.shape[1]} channels (shape {x.shape}) but "
+                         f"the weight expects {in_channels} (shape {weight.shape})")
+    _check_bias(bias, out_channels, op)
+    check_dtype_and_device(x, op, weight=weight, bias=bias)
+    stride = int_pair(stride, "stride", op)
+    dilation = int_pair(dilation, "dilation", op)
+    same = isinstance(padding, str) and padding == "same"
+    if isinstance(padding, str) and padding in ("same", "valid"):
+        padding = 0  # 'same' pads x itself, below, once the settings are checked
+    padding = int_pair(padding, "padding", op)  # type: ignore[arg-type]
+    check_geometry((kh, kw), stride, padding, dilation, op)
+    if same:
+        x = _same_padding(x, (kh, kw), stride, dilation)
+    out_size = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, op)
+    return x, stride, padding, dilation, out_size
+
+
+def conv2d_on_taps(x: Tensor, weight: Tensor, taps: Sequence[tuple[int, int]],
+                   bias: Tensor | None = None, stride: IntPair = 1,
+                   padding: IntPair | str = 0, dilation: IntPair = 1) -> Tensor:
+    """conv2d(x, W, b) for a W that is zero outside the kernel offsets `taps`, pairs (i, j):
+    im2col copies only those offsets, and the matrix product leaves the others out,
+
+        y[n, o, p, q] = b[o] + sum over c and (i, j) in taps of
+                        W[o, c, i, j] x_pad[n, c, s*p + d*i, s*q + d*j]
+
+    PixelCNN's masked convolutions (nn.MaskedConv2d) use about half of their kernel: a
+    3x3 type-B mask keeps 5 offsets of 9, a 7x7 type-A one 24 of 49. W's entries outside
+    `taps` never reach y, so they get zero gradient. Shapes and settings as conv2d.
+    """
+    op = "conv2d_on_taps"
+    x, stride, padding, dilation, out_size = _conv2d_arguments(
+        x, weight, bias, stride, padding, dilation, 1, op)
+    out_channels, in_channels, kh, kw = weight.shape
+    taps = tuple((operator.index(i), operator.index(j)) for i, j in taps)
+    if not taps or len(set(taps)) != len(taps) or not all(
+            0 <= i < kh and 0 <= j < kw for i, j in taps):
+        raise ValueError(f"{op}: taps must be distinct kernel offsets (i, j) with "
+                         f"0 <= i < {kh} and 0 <= j < {kw}, at least one, got {taps}")
+    (ho, wo), n = out_size, x.shape[0]
+    rows, cols = [i for i, _ in taps], [j for _, j in taps]
+    weight_rows = reshape(weight[:, :, rows, cols], (out_channels, in_channels * len(taps)))
+    col = Im2col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
+                       dilation=dilation, out_size=out_size, taps=taps)  # (C, T, Ho, Wo, N)
+    y = matmul(weight_rows, reshape(col, (in_channels * len(taps), ho * wo * n)))
+    return _add_bias(permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2), bias)
 
 
 def _conv2d_by_im2col(x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
