@@ -53,7 +53,6 @@ then divide by latent_scale and decode. The EMA of the denoiser's weights, with 
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -445,19 +444,8 @@ class LatentDiffusion(nn.Module):
         alone (guidance None or 1), the empty prompt alone (0), or guided_eps of both in
         one batch of 2N."""
         network = self.ema_network if ema else self.network
-        if guidance is not None and not math.isfinite(guidance):
-            raise ValueError(f"eps_model: the guidance weight must be finite, got {guidance}")
         empty = self.tokens([""] * tokens.shape[0])
-        if guidance is None or guidance == 1:
-            return lambda z, v: network(z, v, tokens)
-        if guidance == 0:
-            return lambda z, v: network(z, v, empty)
-
-        def guided(z: Tensor, v: Tensor) -> Tensor:
-            both = network(mg.cat([z, z]), mg.cat([v, v]), mg.cat([empty, tokens]))
-            return diffusion.guided_eps(both[:len(z)], both[len(z):], guidance)
-
-        return guided
+        return diffusion.classifier_free(network, tokens, empty, guidance)
 
     def sample(self, prompts: Sequence[str], guidance: float | None = 3.0,
                steps: int = DDIM_STEPS, seed: int | None = None, progress: bool = True,
