@@ -19,6 +19,12 @@ is given the same count:
 
 On a machine shared with other jobs, wall-clock times jump around; with one
 thread, --clock cpu measures the CPU time this process used instead.
+
+minigen splits its im2col and col2im copies over backend.COPY_THREADS threads (the BLAS
+thread count). --copies-ab times minigen a second time with them on one thread, the two
+taking turns, and reports the speed-up (minigen alone, no PyTorch):
+
+    python -m benchmarks.conv --copies-ab
 """
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ import time
 
 import minigen as mg
 import minigen.nn.functional as F
+from minigen import backend
+from minigen.backend import blas_threads
 from minigen.datasets import DataLoader
 from minigen.train import epoch_seed
 
@@ -47,14 +55,6 @@ LAYERS = [
 ]
 
 
-def blas_threads() -> int:
-    """The threads NumPy's BLAS uses: OPENBLAS_NUM_THREADS or OMP_NUM_THREADS, else all cores."""
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return os.cpu_count() or 1
-
-
 def median_ms(fn, repeats: int, synchronize=lambda: None, warmup: int = 2,
               clock=time.perf_counter) -> float:
     for _ in range(warmup):
@@ -67,6 +67,26 @@ def median_ms(fn, repeats: int, synchronize=lambda: None, warmup: int = 2,
         synchronize()
         times.append(clock() - start)
     return statistics.median(times) * 1e3
+
+
+def copy_threads_ab_ms(fn, repeats: int, warmup: int = 2, clock=time.perf_counter
+                       ) -> tuple[float, float]:
+    """Median ms of fn with minigen's im2col/col2im copies on one thread and on
+    backend.COPY_THREADS threads, the two taking turns, so that a load that comes and goes
+    on a shared machine slows both alike."""
+    threads = backend.COPY_THREADS
+    times: dict[int, list[float]] = {1: [], threads: []}
+    try:
+        for repeat in range(warmup + repeats):
+            for count in times:
+                backend.COPY_THREADS = count
+                start = clock()
+                fn()
+                if repeat >= warmup:
+                    times[count].append(clock() - start)
+    finally:
+        backend.COPY_THREADS = threads
+    return statistics.median(times[1]) * 1e3, statistics.median(times[threads]) * 1e3
 
 
 def time_in_fresh_process(module: str, threads: int, repeats: int) -> dict:
@@ -148,8 +168,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
                         help="cpu: this process's CPU time, steadier than wall-clock time on a "
                              "busy machine (use it with one thread)")
+    parser.add_argument("--copies-ab", action="store_true",
+                        help="minigen with its im2col/col2im copies on one thread and on "
+                             "backend.COPY_THREADS threads, taking turns")
     args = parser.parse_args(argv)
     mg.manual_seed(0)
+    if args.copies_ab:
+        copies_ab_table(args.batch, args.repeats)
+        return
     try:
         import torch
     except ImportError:
@@ -187,6 +213,19 @@ def main(argv: list[str] | None = None) -> None:
     report("sum of the 7 layers", sum(ours for ours, _ in per_layer),
            None if torch is None else sum(theirs for _, theirs in per_layer))
     report("all 7 chained, ReLU between", *time_both(LAYERS))
+
+
+def copies_ab_table(batch: int, repeats: int) -> None:
+    threads = backend.COPY_THREADS
+    print(f"minigen forward + backward, batch {batch}, float32, cpu, BLAS threads: "
+          f"{blas_threads()}, median of {repeats} (ms): im2col/col2im copies on 1 thread "
+          f"and on {threads}")
+    print(f"{'layer':28s} {'1 thread':>9s} {f'{threads} threads':>10s} {'speed-up':>9s}")
+    rows = [(layer[0], [layer]) for layer in LAYERS] + [("all 7 chained, ReLU between",
+                                                          LAYERS)]
+    for name, layers in rows:
+        one, many = copy_threads_ab_ms(forward_backward(mg, F, layers, batch, "cpu"), repeats)
+        print(f"{name:28s} {one:9.2f} {many:10.2f} {one / many:9.2f}")
 
 
 def report(name: str, ours: float, theirs: float | None) -> None:

@@ -7,6 +7,7 @@
     python -m minigen sample vae --n 64              # a PNG grid of new images
     python -m minigen train gpt                      # nanoGPT's 2,000 iterations
     python -m minigen sample gpt --prompt "ROMEO:" --temperature 0.8 --n 500   # text
+    python -m minigen sample latent_diffusion --prompt "an ankle boot" --guidance 3
 
 Checkpoints go to checkpoints/MODEL/checkpoint.npz (--checkpoint-dir to change),
 one after every epoch. --resume continues with the seed, batch size, learning
@@ -130,7 +131,12 @@ def _parser() -> argparse.ArgumentParser:
                                   "or samples.txt for a text model)")
             sub.add_argument("--prompt", default=None,
                              help="text models (lstm, gpt): the text to continue "
-                                  "(default 'ROMEO:')")
+                                  "(default 'ROMEO:'); latent_diffusion: what to draw, "
+                                  "such as 'an ankle boot' (default: every class in turn)")
+            sub.add_argument("--guidance", type=non_negative_number, default=None,
+                             help="latent_diffusion: the classifier-free guidance weight w, "
+                                  ">= 0; 0 ignores the prompt, 1 is plain conditioning "
+                                  "(default 3)")
             sub.add_argument("--temperature", type=non_negative_number, default=1.0,
                              help="text models: 1 samples the model's distribution, lower "
                                   "is safer, higher wilder; 0 is greedy (default 1)")
@@ -140,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="diffusion: DDIM (the book's, default) or DDPM's 1,000 "
                                   "ancestral steps")
             sub.add_argument("--steps", type=integer(1), default=None,
-                             help="diffusion: DDIM's steps (default 20)")
+                             help="diffusion, latent_diffusion: DDIM's steps (default 20)")
     return parser
 
 
@@ -278,30 +284,51 @@ def sample_text(recipe: Recipe, args: argparse.Namespace) -> Path:
     return out
 
 
+def _names(flag: str) -> str:
+    """The models a `sample` flag is for, for an error message."""
+    return ", ".join(name for name, r in RECIPES.items() if getattr(r, flag))
+
+
 def sample(recipe: Recipe, args: argparse.Namespace) -> Path:
     if recipe.prompt is not None:
+        if args.guidance is not None:
+            raise SystemExit(f"--guidance: only for the prompted image models "
+                             f"({_names('prompt_options')}); {recipe.name} writes text")
         return sample_text(recipe, args)
-    text_only = [flag for flag, value in (("--prompt", args.prompt), ("--top-k", args.top_k),
+    text_only = [flag for flag, value in (("--prompt", args.prompt is not None
+                                           and not recipe.prompt_options),
+                                          ("--top-k", args.top_k),
                                           ("--temperature", args.temperature != 1.0))
                  if value not in (None, False)]
     if text_only:
         raise SystemExit(f"{', '.join(text_only)}: only for the text models "
-                         f"({', '.join(n for n, r in RECIPES.items() if r.prompt)}); "
-                         f"{recipe.name} makes images")
+                         f"({_names('prompt')}); {recipe.name} makes images")
+    if args.guidance is not None and not recipe.prompt_options:
+        raise SystemExit(f"--guidance: only for the prompted image models "
+                         f"({_names('prompt_options')}); {recipe.name} takes no prompt")
     sampler_flags = {name: value for name, value in (("sampler", args.sampler),
                                                      ("steps", args.steps))
                      if value is not None}
-    if sampler_flags and not recipe.sampler_options:
+    if recipe.prompt_options and args.sampler is not None:
+        raise SystemExit(f"--sampler: {recipe.name} samples by DDIM only (--steps sets "
+                         f"its steps)")
+    if sampler_flags and not (recipe.sampler_options or recipe.prompt_options):
         raise SystemExit(f"{', '.join('--' + name for name in sampler_flags)}: only for the "
-                         f"diffusion models "
-                         f"({', '.join(n for n, r in RECIPES.items() if r.sampler_options)}); "
-                         f"{recipe.name} has one sampler")
+                         f"diffusion models ({_names('sampler_options')}, "
+                         f"{_names('prompt_options')}); {recipe.name} has one sampler")
     if args.sampler == "ddpm" and args.steps is not None:
         raise SystemExit("--steps: DDPM always takes its 1,000 steps; --steps is DDIM's")
+    if recipe.prompt_options:
+        sampler_flags.update(prompt=args.prompt, seed=args.seed)
+        if args.guidance is not None:
+            sampler_flags["guidance"] = args.guidance
     args.n = IMAGES if args.n is None else args.n
     model, _ = _load_trained(recipe, args)
     mg.manual_seed(args.seed)
-    images = recipe.sample(model, args.n, **sampler_flags)
+    try:
+        images = recipe.sample(model, args.n, **sampler_flags)
+    except ValueError as error:  # a word outside a prompted model's vocabulary
+        raise SystemExit(f"error: {error}") from None
     out = args.out or _checkpoint_path(args).parent / "samples.png"
     if recipe.draw is not None:
         recipe.draw(images, out)

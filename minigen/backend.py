@@ -5,8 +5,12 @@ The names below are the only places that know which library is behind `xp`.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
-from typing import Any
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, Callable
 
 import numpy as np
 
@@ -172,3 +176,103 @@ def permutation(n: int, device: str = CPU):
     if check_device(device) == CUDA:
         return cupy_module().random.permutation(n)
     return _cpu_generator.permutation(n)
+
+
+# ---------------------------------------------------------------- threads for big copies
+
+
+def blas_threads() -> int:
+    """The threads NumPy's BLAS uses: OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else
+    every core. OpenBLAS reads these once, when NumPy is imported; minigen does not
+    depend on threadpoolctl, which could ask OpenBLAS itself."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(name, "").isdigit() and int(os.environ[name]) > 0:
+            return int(os.environ[name])
+    return os.cpu_count() or 1
+
+
+# The threads that in_parallel() splits a large NumPy copy over (im2col, col2im). NumPy
+# runs the BLAS on blas_threads() cores but copies and ufuncs on one; it releases the
+# GIL inside them, so a few Python threads, each copying its own part, use the cores
+# the matrix products use. Set it to 1 to turn the threads off (each copy then runs in
+# one piece, as the textbook loop); results are the same either way, bit for bit.
+COPY_THREADS = blas_threads()
+# Below this many elements (1 MB of float32) a copy runs in one piece: handing a part to
+# a thread costs some tens of microseconds, about what copying 1 MB takes.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _forget_pool() -> None:
+    """After fork() the child has no pool threads, only the parent's pool object."""
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def in_parallel(work: Callable[[slice], None], size: int, elements: int, xp: Any = np
+                ) -> None:
+    """Run work(part) for parts of range(size) that cover it, on COPY_THREADS threads.
+
+    Each part is a slice of about size / COPY_THREADS; the calling thread runs the first
+    part itself, so one thread means a plain call work(slice(0, size)). The parts must
+    write to disjoint memory. Small work (fewer than PARALLEL_MIN_ELEMENTS `elements`)
+    and CuPy arrays (xp is not NumPy: the GPU runs the copy in parallel already) run in
+    one piece.
+    """
+    global _pool, _pool_size
+    threads = min(COPY_THREADS, size)
+    if xp is not np or threads <= 1 or elements < PARALLEL_MIN_ELEMENTS:
+        work(slice(0, size))
+        return
+    if _pool is None or _pool_size < threads - 1:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool, _pool_size = ThreadPoolExecutor(threads - 1, "minigen-copy"), threads - 1
+    bounds = [size * k // threads for k in range(threads + 1)]
+    futures = [_pool.submit(work, slice(start, stop))
+               for start, stop in zip(bounds[1:-1], bounds[2:])]
+    try:
+        work(slice(bounds[0], bounds[1]))
+    finally:  # the other parts still write into the arrays: wait for them, even on error
+        wait(futures)
+    for future in futures:
+        future.result()  # raises what a part raised
+
+
+# ---------------------------------------------------------------- memory for big arrays
+
+# glibc's malloc gives a freed block back to the operating system when it is big (one
+# over 32 MB, or 2x the largest freed so far, at the top of the heap). A training step
+# frees and makes the same big temporaries again at every op, so each new one has its
+# pages zeroed and mapped again: on the project's machine (a VM) that took a sigmoid
+# of 3M numbers from 9 ms to 20, and a faces-VAE step from about 190 ms to 310. These
+# thresholds keep up to 512 MB of freed memory for reuse and serve arrays up to 256 MB
+# from it (PyTorch in the same process gains too). MINIGEN_KEEP_FREED_MEMORY=0 leaves
+# malloc as it is.
+MALLOC_MMAP_THRESHOLD = 256 << 20
+MALLOC_TRIM_THRESHOLD = 512 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Set glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (mallopt) to the values above.
+
+    True if set; False where malloc is not glibc's (macOS, Windows, musl) or the
+    environment says MINIGEN_KEEP_FREED_MEMORY=0. minigen calls it once, on import."""
+    if os.environ.get("MINIGEN_KEEP_FREED_MEMORY") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD)
+                and mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD))
+
+
+keep_freed_memory()

@@ -22,7 +22,7 @@ from minigen.autograd import Tensor
 from minigen.datasets import (load_fashion_mnist, load_mnist, load_shakespeare,
                               shakespeare_vocabulary, to_unit_32)
 from minigen.models import (autoencoder, cgan, dcgan, diffusion, ebm, gan_evaluation, gpt,
-                            lstm_text, pixelcnn, realnvp, text, vae, wgan_gp)
+                            latent_diffusion, lstm_text, pixelcnn, realnvp, text, vae, wgan_gp)
 from minigen.models.classifier import load_classifier
 from minigen.nn import Module, device_of, evaluating
 from minigen.optim import Optimizer
@@ -49,6 +49,9 @@ class Recipe:
         `sample` prints and writes to a .txt file. None: an image model.
     sampler_options: its sample(model, n, sampler=..., steps=...) takes `sample`'s
         --sampler and --steps (the diffusion model).
+    prompt_options: an image model that reads a prompt: its sample(model, n, prompt,
+        guidance, steps, seed) takes `sample`'s --prompt, --guidance and --steps
+        (latent diffusion); prompt None there means every class prompt in turn.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Recipe:
     draw: Callable[[Tensor, Path], Path] | None = None
     prompt: str | None = None
     sampler_options: bool = False
+    prompt_options: bool = False
 
 
 def fashion_mnist_images(split: str) -> tuple[np.ndarray]:
@@ -277,6 +281,56 @@ def sample_diffusion(model: Module, n: int, sampler: str = "ddim",
     return model.sample(n, sampler=sampler, steps=steps)
 
 
+def fashion_mnist_with_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST's images as stored, uint8 (N, 28, 28), and their labels (N,) int64."""
+    images, labels = load_fashion_mnist(split)
+    return images, labels.astype(np.int64)
+
+
+LATENT_DIFFUSION_SAMPLES = 500  # images the evaluation scores (DDIM, 20 steps, w = 3)
+LATENT_DIFFUSION_GUIDANCE = 3.0  # `sample latent_diffusion`'s default guidance weight
+
+
+def evaluate_latent_diffusion(model: Module, data: tuple[np.ndarray, ...], batch_size: int,
+                              samples: int) -> dict[str, float]:
+    """The autoencoder's test reconstruction error (mean squared, per pixel), and for n
+    samples at guidance 3, the class prompts in turn: the conditional accuracy (the
+    Fashion-MNIST classifier reads the prompt's class) and the FID-style score against
+    the test images. n = 500, or fewer when --limit leaves fewer test images."""
+    device = device_of(model)
+    images = to_unit_32(data[0])
+    with evaluating(model), mg.no_grad():
+        x = Tensor(images[:1000], device=device)
+        error = ((model.decode(model.encode(x, sample=False)) - x) ** 2).mean().item()
+    n = min(LATENT_DIFFUSION_SAMPLES, len(images))
+    labels = np.arange(n) % 10
+    prompts = [latent_diffusion.CLASS_PROMPTS[label] for label in labels]
+    generated = np.concatenate([
+        model.sample(prompts[start:start + batch_size], LATENT_DIFFUSION_GUIDANCE,
+                     seed=start, progress=False).numpy()
+        for start in range(0, n, batch_size)])
+    classifier = load_classifier("fashion_mnist", device=device)
+    test_features = diffusion.classifier_features(classifier, images)
+    accuracy = np.mean(diffusion.predicted_classes(classifier, generated) == labels)
+    return {"autoencoder test MSE per pixel": error,
+            f"conditional accuracy, {n} samples at w = 3": float(accuracy),
+            f"FID-style, {n} samples at w = 3":
+            diffusion.frechet_distance(classifier, generated, test_features)}
+
+
+def sample_latent_diffusion(model: Module, n: int, prompt: str | None = None,
+                            guidance: float = LATENT_DIFFUSION_GUIDANCE,
+                            steps: int = latent_diffusion.DDIM_STEPS,
+                            seed: int | None = None) -> Tensor:
+    """n images for the prompt (ValueError on a word outside the vocabulary), or, with
+    None, for the class prompts in turn (about n / 10 of each, in label order)."""
+    if prompt is None:
+        prompts = [latent_diffusion.CLASS_PROMPTS[(i * 10) // n] for i in range(n)]
+    else:
+        prompts = [prompt] * n
+    return model.sample(prompts, guidance=guidance, steps=steps, seed=seed)
+
+
 TEXT_PROMPT = "ROMEO:"  # the default prompt of `sample lstm` and `sample gpt`
 
 
@@ -380,6 +434,16 @@ RECIPES: dict[str, Recipe] = {
         transform=to_unit_32, evaluate=evaluate_diffusion, sample=sample_diffusion,
         epochs=diffusion.EPOCHS, batch_size=diffusion.BATCH_SIZE, lr=diffusion.LR,
         sampler_options=True),
+    "latent_diffusion": Recipe(
+        name="latent_diffusion", summary="chapter 13: latent diffusion, prompts such as "
+                                         "'an ankle boot', Fashion-MNIST at 32x32",
+        build=latent_diffusion.make_latent_diffusion,
+        make_optimizers=latent_diffusion.make_optimizers,
+        train_step=latent_diffusion.train_step, load_data=fashion_mnist_with_labels,
+        transform=to_unit_32, evaluate=evaluate_latent_diffusion,
+        sample=sample_latent_diffusion, epochs=latent_diffusion.EPOCHS,
+        batch_size=latent_diffusion.BATCH_SIZE, lr=latent_diffusion.LR,
+        prompt_options=True),
     "lstm": Recipe(
         name="lstm", summary="chapter 5: LSTM character model, Tiny Shakespeare (epoch: "
                              "the text once)",
@@ -397,11 +461,13 @@ RECIPES: dict[str, Recipe] = {
         batch_size=gpt.BATCH_SIZE, lr=gpt.LR, prompt=TEXT_PROMPT),
 }
 
-__all__ = ["DIFFUSION_FID_SAMPLES", "GAN_FID_SAMPLES", "Recipe", "RECIPES", "TEXT_PROMPT",
-           "adam", "build_diffusion", "draw_points", "evaluate_diffusion", "sample_diffusion",
-           "evaluate_autoencoder", "evaluate_cgan", "evaluate_ebm", "evaluate_gan",
-           "evaluate_image_flow", "evaluate_pixelcnn", "evaluate_realnvp", "evaluate_text",
-           "evaluate_vae", "fashion_mnist_images", "mixture_images", "mnist_images",
-           "moons_points", "pixelcnn_images", "sample_autoencoder", "sample_cgan",
-           "sample_ebm", "sample_gan", "sample_pixelcnn", "sample_realnvp", "sample_text",
-           "sample_vae", "shakespeare_windows"]
+__all__ = ["adam", "build_diffusion", "DIFFUSION_FID_SAMPLES", "draw_points",
+           "evaluate_autoencoder", "evaluate_cgan", "evaluate_diffusion", "evaluate_ebm",
+           "evaluate_gan", "evaluate_image_flow", "evaluate_latent_diffusion", "evaluate_pixelcnn",
+           "evaluate_realnvp", "evaluate_text", "evaluate_vae", "fashion_mnist_images",
+           "fashion_mnist_with_labels", "GAN_FID_SAMPLES", "LATENT_DIFFUSION_GUIDANCE",
+           "LATENT_DIFFUSION_SAMPLES", "mixture_images", "mnist_images", "moons_points",
+           "pixelcnn_images", "Recipe", "RECIPES", "sample_autoencoder", "sample_cgan",
+           "sample_diffusion", "sample_ebm", "sample_gan", "sample_latent_diffusion",
+           "sample_pixelcnn", "sample_realnvp", "sample_text", "sample_vae", "shakespeare_windows",
+           "TEXT_PROMPT"]

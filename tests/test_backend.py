@@ -120,3 +120,73 @@ def test_raw_samplers_honour_shape_dtype_and_device(device: str, xp) -> None:
     assert c.dtype == np.int64 and int(c.min()) >= 2 and int(c.max()) < 5
     p = backend.to_device(backend.permutation(7, device), "cpu")
     assert sorted(p.tolist()) == list(range(7))
+
+
+# ---------------------------------------------------------------- in_parallel
+
+
+def record_parts(monkeypatch, threads: int, size: int, elements: int, xp=np) -> list:
+    """(part, thread name) for each call in_parallel makes, with COPY_THREADS = threads."""
+    import threading
+
+    monkeypatch.setattr(backend, "COPY_THREADS", threads)
+    calls = []
+    backend.in_parallel(lambda part: calls.append((part, threading.current_thread().name)),
+                        size, elements, xp)
+    return calls
+
+
+@pytest.mark.parametrize("threads, size", [(2, 7), (3, 10), (3, 3), (4, 2)])
+def test_in_parallel_covers_the_range_once_on_several_threads(monkeypatch, threads, size):
+    calls = record_parts(monkeypatch, threads, size, elements=1 << 30)
+    covered = sorted(i for part, _ in calls for i in range(size)[part])
+    assert covered == list(range(size))
+    assert len(calls) == min(threads, size)
+    here = __import__("threading").current_thread().name
+    names = {part.start: name for part, name in calls}
+    assert names.pop(0) == here  # the caller runs the first part, the pool the others
+    assert all(name != here for name in names.values())
+
+
+def test_in_parallel_runs_small_work_one_thread_and_cupy_in_one_piece(monkeypatch):
+    for calls in (record_parts(monkeypatch, 1, 8, elements=1 << 30),
+                  record_parts(monkeypatch, 4, 8, elements=backend.PARALLEL_MIN_ELEMENTS - 1),
+                  record_parts(monkeypatch, 4, 8, elements=1 << 30, xp=object())):
+        assert [part for part, _ in calls] == [slice(0, 8)]
+
+
+def test_in_parallel_raises_what_a_part_raised_after_every_part_ends(monkeypatch):
+    import time
+
+    monkeypatch.setattr(backend, "COPY_THREADS", 3)
+    finished = []
+
+    def work(part):
+        if part.start == 0:
+            raise ValueError("part 0 failed")
+        time.sleep(0.05)
+        finished.append(part)
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        backend.in_parallel(work, 9, 1 << 30)
+    assert len(finished) == 2  # the others were waited for: they write into shared arrays
+
+
+def test_blas_threads_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert backend.blas_threads() == 3
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert backend.blas_threads() == 5
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    assert backend.blas_threads() == (__import__("os").cpu_count() or 1)
+
+
+def test_keep_freed_memory_sets_glibc_malloc_or_stays_out(monkeypatch):
+    import platform
+    import sys
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert backend.keep_freed_memory() is glibc
+    monkeypatch.setenv("MINIGEN_KEEP_FREED_MEMORY", "0")
+    assert backend.keep_freed_memory() is False

@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 import minigen as mg
 import minigen.nn.functional as F
+from minigen import backend
 from minigen.backend import to_device
 from minigen.gradcheck import gradcheck, gradgradcheck
-from minigen.ops.conv import Col2im, Im2col, conv2d_simple, im2col_simple
+from minigen.ops.conv import (Col2im, Im2col, checked_output_size, conv2d_simple,
+                              im2col_simple)
 
 with_device = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -196,6 +198,58 @@ def test_im2col_and_col2im_are_adjoint(device):
     np.testing.assert_allclose(inner(cols, c), inner(x, back), rtol=1e-12)
 
 
+def test_1x1_im2col_and_col2im_are_views():
+    """A 1x1 kernel at stride 1 without padding: each pixel is its own patch, so the
+    columns are x itself, in the batch-last layout, and col2im puts them back unchanged."""
+    x = mg.tensor(np.random.default_rng(17).standard_normal((2, 3, 4, 5)))
+    params = dict(stride=(1, 1), padding=(0, 0), dilation=(2, 3))
+    cols = Im2col.apply(x, kernel_size=(1, 1), out_size=(4, 5), **params)
+    np.testing.assert_array_equal(cols.data, x.data.transpose(1, 2, 3, 0)[:, None, None])
+    assert np.shares_memory(cols.data, x.data)
+    back = Col2im.apply(cols, image_shape=x.shape, **params)
+    np.testing.assert_array_equal(back.data, x.data)
+    assert np.shares_memory(back.data, cols.data)
+
+
+# x (N, C, H, W), kernel, stride, padding, dilation: odd and single batches, fewer channels
+# than threads (then the parts are ranges of images), no padding, a dilated kernel
+THREADED_CASES = [((7, 5, 9, 8), (3, 3), (1, 1), (1, 1), (1, 1)),
+                  ((1, 4, 6, 7), (3, 2), (2, 1), (1, 2), (1, 1)),
+                  ((5, 1, 8, 8), (3, 3), (2, 2), (1, 1), (1, 1)),
+                  ((3, 2, 9, 9), (2, 3), (1, 2), (0, 0), (2, 1))]
+
+
+@pytest.mark.parametrize("shape, kernel_size, stride, padding, dilation", THREADED_CASES)
+@pytest.mark.parametrize("layout", ["contiguous", "batch last", "sliced"])
+def test_im2col_and_col2im_on_threads_equal_one_thread(monkeypatch, shape, kernel_size,
+                                                       stride, padding, dilation, layout):
+    """Split over 3 threads (backend.in_parallel), even for these small arrays, im2col and
+    col2im give exactly the arrays they give in one piece, for inputs in each memory layout."""
+    rng = np.random.default_rng(11)
+    if layout == "contiguous":
+        x = rng.standard_normal(shape, dtype=np.float32)
+    elif layout == "batch last":  # as a convolution's output lies
+        x = rng.standard_normal(shape[1:] + shape[:1], dtype=np.float32).transpose(3, 0, 1, 2)
+    else:  # every other column of a wider image
+        n, c, h, w = shape
+        x = rng.standard_normal((n, c, h, 2 * w), dtype=np.float32)[..., ::2]
+    params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    out_size = checked_output_size(shape, kernel_size, stride, padding, dilation, "test")
+    col = rng.standard_normal((shape[1], *kernel_size, *out_size, shape[0]), dtype=np.float32)
+
+    def both(threads):
+        monkeypatch.setattr(backend, "COPY_THREADS", threads)
+        monkeypatch.setattr(backend, "PARALLEL_MIN_ELEMENTS", 0)
+        cols = Im2col.apply(mg.tensor(x), out_size=out_size, **params).numpy()
+        params_back = {k: v for k, v in params.items() if k != "kernel_size"}
+        image = Col2im.apply(mg.tensor(col), image_shape=shape, **params_back).numpy()
+        return cols, image
+
+    (cols_1, image_1), (cols_3, image_3) = both(1), both(3)
+    np.testing.assert_array_equal(cols_3, cols_1)
+    np.testing.assert_array_equal(image_3, image_1)
+
+
 @pytest.mark.parametrize("stride, padding, dilation", [(1, 0, 1), (1, 1, 1), (2, 1, 1),
                                                        (2, (2, 1), 1), ((2, 3), 1, (2, 1))])
 def test_conv2d_and_conv_transpose2d_are_adjoint(device, stride, padding, dilation):
@@ -288,6 +342,124 @@ def test_conv_transpose2d_gradgradcheck(device, params):
     x, w, b = on(device, rng.standard_normal((1, 2, 3, 3)), rng.standard_normal((2, 2, 3, 2)),
                  rng.standard_normal(2))
     assert gradgradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **params), [x, w, b])
+
+
+# ---------------------------------------------------------------- stride 1: the cheaper twin
+
+
+def function_names(y):
+    """The names of the Functions in the graph that made y."""
+    return {type(f).__name__ for f in mg.autograd._topological_order([y])}
+
+
+# (in channels, out channels, kernel, padding, dilation) of a stride-1 conv2d with fewer
+# output than input channels: conv2d takes its transposed twin
+TWIN_CASES = [(3, 1, (3, 3), (1, 1), (1, 1)), (4, 2, (3, 2), (0, 1), (1, 1)),
+              (3, 2, (3, 3), (2, 1), (2, 1)), (5, 3, (1, 1), (0, 0), (1, 1))]
+
+
+@pytest.mark.parametrize("c, o, kernel, padding, dilation", TWIN_CASES)
+def test_conv2d_at_stride_1_by_its_twin_equals_the_im2col_route(device, c, o, kernel,
+                                                                padding, dilation):
+    """Fewer output than input channels: conv2d runs as conv_transpose2d with the kernel
+    flipped (a column matrix of o kh kw rows, not c kh kw); value and gradients equal
+    those of the im2col route, and the transposed convolution the other way round."""
+    from minigen.ops.conv import (_conv2d_by_im2col, _conv_transpose2d_by_col2im,
+                                  checked_output_size)
+
+    rng = np.random.default_rng(15)
+    x, w, b = on(device, rng.standard_normal((2, c, 6, 7)), rng.standard_normal((o, c, *kernel)),
+                 rng.standard_normal(o))
+    for t in (x, w, b):
+        t.requires_grad_()
+    out_size = checked_output_size(x.shape, kernel, (1, 1), padding, dilation, "test")
+    twin = F.conv2d(x, w, b, padding=padding, dilation=dilation)
+    direct = _conv2d_by_im2col(x, w, (1, 1), padding, dilation, out_size) + b.reshape(o, 1, 1)
+    assert "Col2im" in function_names(twin) and "Im2col" not in function_names(twin)
+    assert "Im2col" in function_names(direct)
+    gy = mg.tensor(rng.standard_normal(twin.shape), device=device)
+    grads = [mg.grad(y, (x, w, b), gy) for y in (twin, direct)]
+    np.testing.assert_allclose(twin.numpy(), direct.numpy(), rtol=1e-12, atol=1e-12)
+    for ours, reference in zip(*grads):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+
+    # conv_transpose2d from o to c channels (more out than in) runs as conv2d, by im2col
+    y = mg.tensor(rng.standard_normal(twin.shape), device=device, requires_grad=True)
+    w.grad = None
+    twin_t = F.conv_transpose2d(y, w, padding=padding, dilation=dilation)
+    direct_t = _conv_transpose2d_by_col2im(y, w, (1, 1), padding, dilation, x.shape[2:])
+    assert "Im2col" in function_names(twin_t) and "Col2im" not in function_names(twin_t)
+    gx = mg.tensor(rng.standard_normal(x.shape), device=device)
+    grads = [mg.grad(t, (y, w), gx) for t in (twin_t, direct_t)]
+    np.testing.assert_allclose(twin_t.numpy(), direct_t.numpy(), rtol=1e-12, atol=1e-12)
+    for ours, reference in zip(*grads):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_stride_1_twins_second_order(device):
+    rng = np.random.default_rng(16)
+    x, w, b = on(device, rng.standard_normal((1, 3, 4, 5)), rng.standard_normal((2, 3, 3, 2)),
+                 rng.standard_normal(2))
+    params = dict(padding=(1, 2), dilation=(1, 2))
+    w.requires_grad_()  # so that the graph is recorded
+    assert "Col2im" in function_names(F.conv2d(x, w, **params))
+    assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **params), [x, w, b])
+    y = on(device, rng.standard_normal((1, 2, 4, 5)))[0].requires_grad_()
+    assert "Im2col" in function_names(F.conv_transpose2d(y, w, **params))
+    assert gradgradcheck(lambda y, w: F.conv_transpose2d(y, w, **params),
+                         [y, w])
+
+
+# ---------------------------------------------------------------- a subset of the kernel
+
+
+TAPS_CASES = [(((0, 0), (0, 1), (0, 2), (1, 0), (1, 1)), 1, 1, 1),  # PixelCNN's 3x3 type B
+              (((2, 1), (0, 0)), 2, (1, 0), 1),
+              (((1, 2), (0, 1), (2, 2)), 1, 2, (2, 1))]
+
+
+@pytest.mark.parametrize("taps, stride, padding, dilation", TAPS_CASES)
+def test_conv2d_on_taps_equals_conv2d_with_the_other_weights_zero(device, taps, stride,
+                                                                    padding, dilation):
+    from minigen.ops.conv import conv2d_on_taps
+
+    rng = np.random.default_rng(18)
+    x, w, b = on(device, rng.standard_normal((2, 3, 7, 8)), rng.standard_normal((4, 3, 3, 3)),
+                 rng.standard_normal(4))
+    for t in (x, w, b):
+        t.requires_grad_()
+    mask = np.zeros((3, 3))
+    mask[tuple(zip(*taps))] = 1.0
+    params = dict(stride=stride, padding=padding, dilation=dilation)
+    ours = conv2d_on_taps(x, w, taps, b, **params)
+    reference = F.conv2d(x, w * mg.tensor(mask, device=device), b, **params)
+    gy = mg.tensor(rng.standard_normal(ours.shape), device=device)
+    grads = [mg.grad(y, (x, w, b), gy) for y in (ours, reference)]
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+    for mine, theirs in zip(*grads):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
+    assert not grads[0][1].numpy()[:, :, mask == 0].any()  # the left-out weights get 0
+    assert gradgradcheck(lambda x, w: conv2d_on_taps(x, w, taps, **params), [x, w])
+
+
+def test_im2col_and_col2im_on_taps_are_adjoint(device):
+    rng = np.random.default_rng(19)
+    params = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), taps=((1, 0), (0, 2)))
+    x = mg.tensor(rng.standard_normal((2, 3, 7, 6)), device=device)
+    cols = Im2col.apply(x, kernel_size=(2, 3), out_size=(4, 6), **params)
+    assert cols.shape == (3, 2, 4, 6, 2)
+    c = mg.tensor(rng.standard_normal(cols.shape), device=device)
+    back = Col2im.apply(c, image_shape=x.shape, **params)
+    np.testing.assert_allclose(inner(cols, c), inner(x, back), rtol=1e-12)
+
+
+def test_conv2d_on_taps_refuses_bad_taps():
+    from minigen.ops.conv import conv2d_on_taps
+
+    x, w = mg.zeros(1, 2, 5, 5), mg.zeros(3, 2, 3, 3)
+    for taps in [(), ((0, 0), (0, 0)), ((3, 0),), ((0, -1),)]:
+        with pytest.raises(ValueError, match=r"conv2d_on_taps: taps must be distinct"):
+            conv2d_on_taps(x, w, taps)
 
 
 def test_gradient_penalty_through_conv2d(device):

@@ -37,12 +37,24 @@ def test_each_script_runs_as_a_program(name, capsys):
     assert "after 2 steps" in capsys.readouterr().out
 
 
+# After the first step, Adam's update is lr g / (|g| + eps), about lr sign(g): where a
+# gradient is near 0, the two libraries' float32 rounding (different summation orders)
+# picks its sign, and a weight moves by +-lr in one and -+lr in the other. The GAN's two
+# Adams (betas 0.5, 0.999) make this show in its losses: measured on this project's
+# machine, relative differences of 8e-8 at step 1 (rounding alone), then 1e-6 to 1.2e-5
+# at steps 2-5 and 1.9e-5 by step 8. So step 1 is held to 1e-6 for every script, and the
+# later steps to 1e-5, or 1e-4 for the GAN.
+LATER_STEPS_RTOL = {"gan": 1e-4}
+
+
 @pytest.mark.parametrize("name", compare.SCRIPTS)
 def test_minigen_and_pytorch_train_to_the_same_losses(name):
     pytest.importorskip("torch")
     results = compare.run(name, steps=5)
-    np.testing.assert_allclose(np.array(results["minigen"], dtype=float),
-                               np.array(results["torch"], dtype=float), rtol=1e-5)
+    ours = np.array(results["minigen"], dtype=float)
+    theirs = np.array(results["torch"], dtype=float)
+    np.testing.assert_allclose(ours[:1], theirs[:1], rtol=1e-6)
+    np.testing.assert_allclose(ours[1:], theirs[1:], rtol=LATER_STEPS_RTOL.get(name, 1e-5))
 
 
 def test_the_report_puts_the_two_side_by_side():

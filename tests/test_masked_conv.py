@@ -59,6 +59,25 @@ def test_masked_conv_is_a_conv2d_with_a_mask_buffer(device):
         nn.MaskedConv2d(2, 4, 3, mask_type="a")
 
 
+@pytest.mark.parametrize("kernel_size, mask_type, kept", [(3, "B", 5), (7, "A", 24), (1, "B", 1)])
+def test_masked_conv_leaves_out_the_masked_offsets(device, kernel_size, mask_type, kept):
+    """The layer convolves over the kernel offsets the mask keeps only, and gives what
+    conv2d with the masked weight gives, values and gradients."""
+    layer = nn.MaskedConv2d(3, 4, kernel_size, mask_type=mask_type).double().to(device)
+    assert len(layer.taps) == kept
+    assert all(causal_mask(kernel_size, mask_type)[i, j] == 1 for i, j in layer.taps)
+    x = minigen.randn(2, 3, 6, 5, dtype=np.float64, device=device, requires_grad=True)
+    y = layer(x)
+    masked = layer.weight * layer.mask
+    expected = F.conv2d(x, masked, layer.bias, padding=kernel_size // 2)
+    np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+    gy = minigen.randn(*y.shape, dtype=np.float64, device=device)
+    ours = minigen.grad(y, (x, layer.weight), gy)
+    theirs = minigen.grad(expected, (x, layer.weight), gy)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def dependencies(net, x, device):
     """depends[i, j, r, c] = whether output pixel (i, j) changes when input pixel (r, c) does.
 

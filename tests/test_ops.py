@@ -272,6 +272,13 @@ def test_sigmoid_keeps_relative_precision_in_both_tails(device: str) -> None:
         np.testing.assert_allclose(y.numpy(), expected.astype(dtype), rtol=rtol, atol=0)
 
 
+def test_sigmoid_at_infinities_nan_and_zero(device: str) -> None:
+    x = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-30])
+    for dtype in (np.float32, np.float64):
+        y = F.sigmoid(Tensor(x.astype(dtype), device=device)).numpy()
+        np.testing.assert_array_equal(y, np.array([1.0, 0.0, np.nan, 0.5, 0.5, 0.5], dtype))
+
+
 @pytest.mark.parametrize("slope", [0.01, 0.2, 1.0, 1.5, -0.5])
 def test_leaky_relu_agrees_with_its_textbook_twin(device: str, slope: float) -> None:
     """LeakyRelu's max() forward and slope-array backward give where()'s values."""

@@ -406,20 +406,9 @@ class DiffusionModel(nn.Module):
         if labels is None:
             raise ValueError("eps_model: a conditional model needs labels (N,); use "
                              f"{self.num_classes} for 'no label'")
-        if guidance is not None and not math.isfinite(guidance):
-            raise ValueError(f"eps_model: the guidance weight must be finite, got {guidance}")
         empty = mg.full(labels.shape, self.num_classes, dtype=labels.dtype,
                         device=labels.device)
-        if guidance is None or guidance == 1:
-            return lambda x, v: network(x, v, labels)
-        if guidance == 0:
-            return lambda x, v: network(x, v, empty)
-
-        def guided(x: Tensor, v: Tensor) -> Tensor:
-            both = network(mg.cat([x, x]), mg.cat([v, v]), mg.cat([empty, labels]))
-            return guided_eps(both[:len(x)], both[len(x):], guidance)
-
-        return guided
+        return classifier_free(network, labels, empty, guidance)
 
     def sample(self, n: int, sampler: str = "ddim", steps: int = DDIM_STEPS,
                labels: Tensor | None = None, guidance: float | None = None,
@@ -540,6 +529,26 @@ def guided_eps(eps_uncond: Tensor, eps_cond: Tensor, guidance: float) -> Tensor:
     ### BEGIN EXERCISE ch08.4: return eps_uncond + guidance (eps_cond - eps_uncond)
     return eps_uncond + guidance * (eps_cond - eps_uncond)
     ### END EXERCISE
+
+
+def classifier_free(network: Callable[[Tensor, Tensor, Tensor], Tensor], condition: Tensor,
+                    empty: Tensor, guidance: float | None) -> EpsModel:
+    """The eps_model of a conditional network(x_t, noise_variance, condition), for a
+    condition (N, ...) (labels, or a prompt's tokens) and its 'no condition' empty:
+    guidance None or 1 predicts with the condition alone, 0 with empty alone, any other
+    w runs both in one batch of 2N and mixes them with guided_eps."""
+    if guidance is not None and not math.isfinite(guidance):
+        raise ValueError(f"eps_model: the guidance weight must be finite, got {guidance}")
+    if guidance is None or guidance == 1:
+        return lambda x, v: network(x, v, condition)
+    if guidance == 0:
+        return lambda x, v: network(x, v, empty)
+
+    def guided(x: Tensor, v: Tensor) -> Tensor:
+        both = network(mg.cat([x, x]), mg.cat([v, v]), mg.cat([empty, condition]))
+        return guided_eps(both[:len(x)], both[len(x):], guidance)
+
+    return guided
 
 
 def ddim_step(x_t: Tensor, eps: Tensor, noise_t: float, signal_t: float, noise_next: float,
@@ -704,7 +713,7 @@ def gaussian_eps_model(mean: float, std: float) -> EpsModel:
 
 
 __all__ = ["DiffusionModel", "LinearSchedule", "OffsetCosineSchedule", "ResidualBlock", "UNet",
-           "classifier_features", "ddim_sample", "ddim_step", "ddpm_sample", "diffusion_loss",
+           "classifier_features", "classifier_free", "ddim_sample", "ddim_step", "ddpm_sample", "diffusion_loss",
            "discrete_betas", "frechet_distance", "gaussian_eps_model", "guided_eps",
            "make_diffusion", "make_optimizers", "make_schedule", "predicted_classes",
            "q_sample", "q_step", "sample_in_batches", "sinusoidal_embedding", "slerp",

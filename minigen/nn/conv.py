@@ -17,7 +17,8 @@ from minigen.nn import functional as F
 from minigen.nn import init
 from minigen.nn.layers import _empty_parameter
 from minigen.nn.module import Module
-from minigen.ops.conv import IntPair, check_geometry, conv_transpose_output_size, int_pair
+from minigen.ops.conv import (IntPair, check_geometry, conv2d_on_taps,
+                              conv_transpose_output_size, int_pair)
 
 
 def _check_input(x: Tensor, channels: int, layer: Module) -> None:
@@ -200,7 +201,9 @@ class MaskedConv2d(Conv2d):
 
     y = conv2d(x, W * mask) + b, so output pixel (i, j) depends only on input
     pixels before (i, j) in raster order (and on (i, j) itself for type 'B').
-    The masked weights never reach the output, so they get zero gradient.
+    The masked weights never reach the output, so they get zero gradient; the
+    convolution leaves their kernel offsets out altogether (conv2d_on_taps, about
+    half the work), so the mask buffer must keep causal_mask's zeros.
     kernel_size must be odd. padding defaults to 'same', which keeps each output
     pixel over its input pixel (any other padding shifts the output, and with it
     what 'before' means).
@@ -218,11 +221,13 @@ class MaskedConv2d(Conv2d):
         mask = causal_mask(self.kernel_size, mask_type)[None, None]  # (1, 1, kh, kw)
         self.register_buffer("mask", Tensor(mask, dtype=self.weight.dtype,
                                             device=self.weight.device))
+        # the kernel offsets the mask keeps: the convolution skips the others
+        self.taps = tuple((int(i), int(j)) for i, j in zip(*np.nonzero(mask[0, 0])))
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(x, self.in_channels, self)
-        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding,
-                        self.dilation)
+        return conv2d_on_taps(x, self.weight * self.mask, self.taps, self.bias, self.stride,
+                              self.padding, self.dilation)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask_type={self.mask_type!r}"
