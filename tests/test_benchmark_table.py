@@ -1,0 +1,66 @@
+"""benchmarks/table.py (python -m benchmarks): what its cells measure, on rows whose answer
+is known, so a wrong clock or a memory figure that misses the step's allocations fails."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import table
+
+linux_proc = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
+                                reason="the peak is read from Linux's /proc")
+
+
+def _allocating_row(megabytes: int):
+    """A row whose step holds `megabytes` of fresh float32 memory at once, then frees it."""
+    def make(torch):
+        def step():
+            block = np.ones(megabytes * 2**20 // 4, dtype=np.float32)  # touched: resident
+            return float(block[::4096].sum())
+        return {"minigen": step, "pytorch": step}
+    return ("test row", make, False)
+
+
+@linux_proc
+@pytest.mark.parametrize("megabytes", [64, 256])
+def test_the_peak_counts_what_a_step_holds(monkeypatch, megabytes):
+    monkeypatch.setitem(table.ROWS, "alloc", _allocating_row(megabytes))
+    cell = table.measure_here("alloc", "minigen", repeats=2, warmup=1)
+    assert megabytes * 0.95 <= cell["peak_mb"] <= megabytes * 1.3, cell
+    assert cell["ms"] > 0
+
+
+@linux_proc
+def test_memory_freed_before_the_steps_does_not_hide_theirs(monkeypatch):
+    """A maker that loads and frees a big array (as rows that load a dataset do) leaves the
+    C library holding that memory; the step's own 128 MB must still count."""
+    def make(torch):
+        loaded = np.ones(256 * 2**20 // 4, dtype=np.float32)
+        del loaded
+        return _allocating_row(128)[1](torch)
+    monkeypatch.setitem(table.ROWS, "alloc", ("test row", make, False))
+    cell = table.measure_here("alloc", "minigen", repeats=1, warmup=0)
+    assert cell["peak_mb"] >= 120, cell
+
+
+def test_the_time_is_the_median_of_the_timed_steps_only():
+    """Warm-up steps are not timed; of steps of 3, 2 and 495 ms the median is 3."""
+    from benchmarks.conv import median_ms
+    ticks = iter([0.0, 0.003, 1.0, 1.002, 2.0, 2.495])
+    calls = []
+    ms = median_ms(lambda: calls.append(1), repeats=3, warmup=2, clock=lambda: next(ticks))
+    assert ms == pytest.approx(3.0)
+    assert len(calls) == 5
+
+
+def test_every_row_names_what_it_times_and_quick_is_a_subset():
+    quick = [name for name, (_, _, is_quick) in table.ROWS.items() if is_quick]
+    assert 0 < len(quick) < len(table.ROWS)
+    for name, (what, make, _) in table.ROWS.items():
+        assert what and callable(make), name
+
+
+def test_an_unknown_row_is_named_in_the_error(capsys):
+    with pytest.raises(SystemExit):
+        table.main(["--rows", "vae,nosuchmodel"])
+    assert "nosuchmodel" in capsys.readouterr().err
