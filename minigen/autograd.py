@@ -792,6 +792,9 @@ def _backward_sweep(outputs: Sequence[Tensor], seeds: list[Tensor], order: list[
 
     grads: dict[int, Tensor] = {}  # id(target) -> its gradient
     output_grads: dict[int, Tensor] = {}  # id(Function) -> gradient of its output
+    # ids of the gradients above that the sweep made itself and nothing else holds: it may
+    # add into them in place. None with create_graph: then every gradient is a graph node.
+    owned: set[int] | None = None if create_graph else set()
     with _set_grad_enabled(create_graph):
         for out, g in zip(outputs, seeds):
             if out.creator is not None:
@@ -801,12 +804,14 @@ def _backward_sweep(outputs: Sequence[Tensor], seeds: list[Tensor], order: list[
         for f in order:
             gy = output_grads.pop(id(f), None)
             if gy is not None:
+                if owned:
+                    owned.discard(id(gy))  # handed to f.backward, which may pass it on
                 if id(f) in target_made_by:
                     _accumulate(grads, id(target_made_by[id(f)]), gy)
                 # like PyTorch's ctx.needs_input_grad: a backward may skip the others
                 f.needs_input_grad = tuple([leads_to_a_target(x) for x in f.inputs])
                 if any(f.needs_input_grad):
-                    _run_backward(f, gy, grads, output_grads)
+                    _run_backward(f, gy, grads, output_grads, owned)
             if not retain_graph:
                 f.release()
     if not create_graph:
@@ -815,9 +820,17 @@ def _backward_sweep(outputs: Sequence[Tensor], seeds: list[Tensor], order: list[
 
 
 def _run_backward(f: Function, gy: Tensor, grads: dict[int, Tensor],
-                  output_grads: dict[int, Tensor]) -> None:
+                  output_grads: dict[int, Tensor], owned: set[int] | None = None) -> None:
     """Run f.backward(gy) and add each wanted input gradient to grads (a leaf's, by the
-    input's id) or to output_grads (by the id of the Function that made the input)."""
+    input's id) or to output_grads (by the id of the Function that made the input).
+
+    owned (None when the gradients' graph is kept): the ids of gradients the sweep made
+    and alone holds; it adds into those in place rather than allocating a sum."""
+    if owned is not None and getattr(f, "gradient_is_a_slice", False):
+        x = f.inputs[0]
+        store, key = (grads, id(x)) if x.creator is None else (output_grads, id(x.creator))
+        _add_into_slice(store, key, owned, x, f.key, gy)
+        return
     gxs = f.backward(gy)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
@@ -825,10 +838,40 @@ def _run_backward(f: Function, gy: Tensor, grads: dict[int, Tensor],
         if gx is None or not wanted:
             continue
         gx = _match_input(f, x, gx)
-        if x.creator is None:
-            _accumulate(grads, id(x), gx)
-        else:
-            _accumulate(output_grads, id(x.creator), gx)
+        store, key = (grads, id(x)) if x.creator is None else (output_grads, id(x.creator))
+        current = store.get(key)
+        if owned is None or current is None:
+            _accumulate(store, key, gx)
+        elif id(current) in owned:
+            current.data += gx.data
+        else:  # a sum is a new array of the sweep's own: later terms go into it in place
+            total = current + gx
+            store[key] = total
+            owned.add(id(total))
+
+
+def _add_into_slice(store: dict, key: int, owned: set[int], x: Tensor, index: Any,
+                    gy: Tensor) -> None:
+    """x[index]'s backward without a zero array the size of x per slice: add gy into
+    x's gradient at `index`, in place in a buffer of the sweep's own.
+
+    The gradient of x[index] is zero but at the index. An LSTM takes x[t] for each of
+    its L steps, so writing each slice's gradient into zeros of x's shape, then summing,
+    would move L whole arrays; one buffer per input takes each slice where it belongs.
+    Only for indexes that pick no element twice (ints, slices), when the gradient is not
+    itself differentiated (owned is None with create_graph: GetItem.backward runs)."""
+    current = store.get(key)
+    if current is not None and id(current) in owned:
+        current.data[index] += gy.data
+        return
+    xp = backend.get_array_module(gy.data)
+    buffer = xp.zeros(x.shape, dtype=x.dtype)
+    buffer[index] = gy.data
+    if current is not None:
+        buffer += current.data
+    gradient = Tensor._from_op(buffer, None)
+    store[key] = gradient
+    owned.add(id(gradient))
 
 
 def _match_input(f: Function, x: Tensor, gx: Tensor) -> Tensor:

@@ -567,3 +567,70 @@ def test_a_parameter_with_a_class_default_may_be_left_out(device: str) -> None:
     x = mg.ones(2, device=device)
     assert Scale.apply(x).tolist() == [2.0, 2.0]
     assert Scale.apply(x, factor=3.0).tolist() == [3.0, 3.0]
+
+
+# ---------------------------------------------------------------- slices' gradients in place
+
+
+def _slice_heavy_loss(x: Tensor, w: Tensor) -> Tensor:
+    """Overlapping slices, an int index, a dense use of x and of a slice of a slice."""
+    h = x * w  # a non-leaf: its gradient goes to output_grads
+    parts = [h[0:3], h[1:4], h[2], h[:, 1:2], h[1:3][0]]
+    loss = (x * x).sum()
+    for k, p in enumerate(parts):
+        loss = loss + ((k + 1.0) * p * p).sum()
+    return loss + (h[3] * x[0]).sum()
+
+
+def test_slices_add_into_one_buffer_with_the_composed_gradient(device: str) -> None:
+    """Without create_graph, the sweep adds each basic slice's gradient into one buffer in
+    place (autograd._add_into_slice); with create_graph, GetItem.backward runs as written.
+    Both give the same gradients, for a leaf and for a non-leaf sliced many times."""
+    rng = np.random.default_rng(0)
+    x_data, w_data = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    results = []
+    for create_graph in (False, True):
+        x = mg.tensor(x_data, dtype=mg.float64, device=device, requires_grad=True)
+        w = mg.tensor(w_data, dtype=mg.float64, device=device, requires_grad=True)
+        gx, gw = mg.grad(_slice_heavy_loss(x, w), [x, w], create_graph=create_graph)
+        results.append((gx.numpy(), gw.numpy()))
+    for fast, composed in zip(*results):
+        np.testing.assert_allclose(fast, composed, rtol=1e-13, atol=1e-13)
+
+
+def test_the_in_place_slice_path_is_taken_only_without_create_graph(monkeypatch) -> None:
+    from minigen.ops import shape as shape_ops
+    calls = []
+    original = shape_ops.GetItemGrad.apply.__func__
+    monkeypatch.setattr(shape_ops.GetItemGrad, "apply",
+                        classmethod(lambda cls, *a, **k: calls.append(1) or original(cls, *a, **k)))
+    x = mg.randn(6, 4, requires_grad=True)
+    loss = sum((x[t] * x[t]).sum() for t in range(6))
+    loss.backward()
+    assert calls == []  # no zero array of x's shape per slice
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy(), rtol=1e-6)
+    x.grad = None
+    (g,) = mg.grad(sum((x[t] * x[t]).sum() for t in range(6)), [x], create_graph=True)
+    assert len(calls) == 12  # x[t] twice a step: the gradient's graph needs these nodes
+    np.testing.assert_allclose(g.numpy(), 2 * x.numpy(), rtol=1e-6)
+
+
+def test_a_gradient_passed_on_by_a_backward_is_not_added_into_in_place() -> None:
+    """y = a + b hands the same gradient array to a and b; a later slice of b must not add
+    into a's gradient through it."""
+    a = mg.tensor(np.zeros((3, 2)), dtype=mg.float64, requires_grad=True)
+    b = mg.tensor(np.zeros((3, 2)), dtype=mg.float64, requires_grad=True)
+    b2 = b * 1.0
+    y = a + b2
+    loss = y.sum() + (b2[0] * 5.0).sum()
+    loss.backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.ones((3, 2)))
+    np.testing.assert_array_equal(b.grad.numpy(), [[6.0, 6.0], [1.0, 1.0], [1.0, 1.0]])
+
+
+def test_the_slice_buffer_keeps_the_input_dtype() -> None:
+    x = mg.tensor(np.ones((4, 2), dtype=np.float32), requires_grad=True)
+    loss = (x[0:2].to(mg.float64) * 3.0).sum() + (x[1:3] * 1.0).sum()
+    loss.backward()
+    assert x.grad.dtype == mg.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [[3, 3], [4, 4], [1, 1], [0, 0]])

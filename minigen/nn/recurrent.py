@@ -201,11 +201,14 @@ class LSTM(Module):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
             h, c = h_0[layer], c_0[layer]
             outputs = []
+            # the inputs' share of all four gates at every step, in one matrix product,
+            # with both biases (so their gradients are summed once, not once a step);
+            # backward adds each step's slice of its gradient in place, not L whole arrays
+            bias = None if bias_ih is None else bias_ih + bias_hh
+            from_inputs = F.linear(x, weight_ih, bias)  # (L, N, 4H)
+            recurrent = weight_hh.transpose(0, 1)  # (H, 4H), once: h W_hh^T = h @ recurrent
             for t in range(length):
-                # all four gates in one matrix product per input. (Computing x W_ih^T for
-                # every step at once and slicing it here would be fewer products, but
-                # each slice's gradient is as big as the whole: L times the memory traffic.)
-                gates = F.linear(x[t], weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+                gates = from_inputs[t] + h @ recurrent  # (N, 4H): i, f, g, o side by side
                 h, c = lstm_cell_update(gates, c)
                 outputs.append(h)
             x = stack(outputs)  # (L, N, H): this layer's h_t, the next layer's input

@@ -195,11 +195,17 @@ def _unwrap_key(key: Any) -> Any:
 
 
 class GetItem(Function):
-    """x[key] for a NumPy key: ints, slices, None, Ellipsis, integer arrays, masks."""
+    """x[key] for a NumPy key: ints, slices, None, Ellipsis, integer arrays, masks.
+
+    For a key of ints and slices, gradient_is_a_slice tells the backward sweep that the
+    gradient is gy at key and zero elsewhere, so that it may add gy into x's gradient in
+    place (autograd._add_into_slice) rather than run backward's whole zero array."""
 
     key: Any
+    gradient_is_a_slice = False
 
     def forward(self, x):
+        self.gradient_is_a_slice = _is_basic_index(self.key)
         return x[self.key]
 
     def backward(self, gy):
