@@ -425,21 +425,24 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         return Tensor(0.0)
     xp = backend.get_array_module(params[0].grad)
     grads = [p.grad.data for p in params]
+    dtype = grads[0].dtype
     norm_type = float(norm_type)
+    # all on the device, as PyTorch does: no number comes back to Python, so a step on
+    # the GPU need not wait here (only error_if_nonfinite reads the total)
     if norm_type == math.inf:
-        total = max(float(xp.abs(g).max()) if g.size else 0.0 for g in grads)
+        total = xp.stack([xp.abs(g).max() if g.size else xp.zeros((), dtype) for g in grads])
+        total = total.max().astype(dtype)
     else:
-        # summed on the device, then one transfer (one GPU sync, not one per parameter)
         powers = sum((xp.abs(g) ** norm_type).sum() for g in grads)
-        total = float(powers) ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
+        total = (powers ** (1.0 / norm_type)).astype(dtype)
+    if error_if_nonfinite and not math.isfinite(float(total)):
         raise RuntimeError(f"clip_grad_norm_: the total {norm_type}-norm of the gradients is "
-                           f"{total}; set error_if_nonfinite=False to clip anyway")
-    clip_coef = min(max_norm / (total + 1e-6), 1.0)
+                           f"{float(total)}; set error_if_nonfinite=False to clip anyway")
+    clip_coef = xp.minimum(dtype.type(max_norm) / (total + dtype.type(1e-6)), dtype.type(1.0))
     for p in params:
         # a new array, not an in-place edit: two leaves' .grad may share one array
-        p.grad = Tensor._from_op(p.grad.data * clip_coef, None)
-    return Tensor(total, dtype=params[0].grad.dtype, device=params[0].device)
+        p.grad = Tensor._from_op(p.grad.data * clip_coef.astype(p.grad.dtype), None)
+    return Tensor._from_op(total, None)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:

@@ -151,13 +151,67 @@ def _classifier_step():
     return lambda: classifier.train_step(model, optimizers, x, labels)
 
 
+def _pixelcnn_step():
+    from minigen.models import pixelcnn
+    from minigen.recipes import adam
+    model = pixelcnn.make_pixelcnn(filters=8, residual_blocks=1).to("cuda")
+    optimizers = adam(model, pixelcnn.LR)
+    x = mg.randint(0, pixelcnn.LEVELS, (2, 1, 16, 16), device="cuda")
+    return lambda: pixelcnn.train_step(model, optimizers, x)
+
+
+def _realnvp_step():
+    from minigen.models import realnvp
+    from minigen.recipes import adam
+    model = realnvp.make_realnvp().to("cuda")
+    optimizers = adam(model, realnvp.LR)
+    x = mg.randn(8, 2, device="cuda")
+    return lambda: realnvp.train_step(model, optimizers, x)
+
+
+def _ebm_step():
+    from minigen.models import ebm
+    model = ebm.make_ebm(steps=3).to("cuda")
+    optimizers = ebm.make_optimizers(model)
+    x = mg.rand(4, 1, 32, 32, device="cuda") * 2 - 1
+    return lambda: ebm.train_step(model, optimizers, x)
+
+
+def _diffusion_step():
+    from minigen.models import diffusion
+    model = diffusion.make_diffusion(widths=(4, 8), block_depth=1, embedding_dims=4)
+    model.to("cuda")
+    optimizers = diffusion.make_optimizers(model)
+    x = mg.rand(2, 1, 16, 16, device="cuda")
+    return lambda: diffusion.train_step(model, optimizers, x)
+
+
+def _text_step(module: str, **settings):
+    def make():
+        import importlib
+        models = importlib.import_module(f"minigen.models.{module}")
+        maker = models.make_gpt if module == "gpt" else models.make_lstm
+        model = maker(**settings).to("cuda")
+        optimizers = models.make_optimizers(model)
+        windows = mg.randint(0, 65, (2, 9), device="cuda")
+        return lambda: models.train_step(model, optimizers, windows)
+    return make
+
+
 @pytest.mark.parametrize("make_step, most", [
     (_wgan_gp_step, 1),     # its numbers, read at once (was 13: an .item() per loss)
     (_dcgan_step, 1),       # losses and accuracy counts, read at once (was 4)
     (_cgan_step, 2),        # + one_hot's label check (was 15)
     (_vae_step, 2),         # + binary_cross_entropy's check that x_hat is in [0, 1] (was 4)
     (_classifier_step, 2),  # + nll_loss's check of the labels (was 6)
-], ids=["wgan_gp", "dcgan", "cgan", "vae", "classifier"])
+    (_pixelcnn_step, 2),    # + forward's check of the levels (was 3: a second one)
+    (_realnvp_step, 2),     # + forward's check that the points are finite
+    (_ebm_step, 1),         # the buffer's draw skips a bounds check (was 2)
+    (_diffusion_step, 1),   # the EMA's decay is computed on the device (was 2)
+    (_text_step("lstm_text", hidden=8, embedding_dim=4), 3),  # + the ids' bounds (one
+    (_text_step("gpt", layers=1, heads=2, width=8, context=8), 3),  # read) and the targets'
+], ids=["wgan_gp", "dcgan", "cgan", "vae", "classifier", "pixelcnn", "realnvp", "ebm",
+        "diffusion", "lstm", "gpt"])  # lstm was 6 and gpt 9 (clip_grad_norm_ read its norm)
 def test_host_syncs_per_training_step(stand_in, make_step, most):
     """Each read of a number from the GPU makes it finish all the work queued before:
     a training step should read its losses once, not once per loss."""

@@ -75,9 +75,9 @@ from tqdm import tqdm
 import minigen as mg
 import minigen.nn as nn
 import minigen.nn.functional as F
-from minigen import backend
-from minigen import metrics
+from minigen import backend, metrics
 from minigen.autograd import Tensor
+from minigen.backend import get_array_module
 from minigen.models.classifier import Classifier, extract_features
 from minigen.optim import AdamW, Optimizer
 
@@ -380,13 +380,16 @@ class DiffusionModel(nn.Module):
         """ema = decay ema + (1 - decay) weight, for every weight and batch-norm statistic
         (written as ema - (1 - decay)(ema - weight), so a constant stays constant), with
         the decay of current_ema_decay()."""
-        decay = self.current_ema_decay()
+        # current_ema_decay() on the device: reading the count back would make a GPU wait
+        xp = get_array_module(self.ema_updates.data)
+        updates = self.ema_updates.data[0]
+        decay = xp.minimum(self.ema_decay, (1 + updates) / (10 + updates))
         ema_state = self.ema_network.state_dict(keep_vars=True)
         with mg.no_grad():
             for name, value in self.network.state_dict(keep_vars=True).items():
                 ema = ema_state[name]
                 if ema.dtype.kind == "f":
-                    ema.data -= (1 - decay) * (ema.data - value.data)
+                    ema.data -= (1 - decay).astype(ema.dtype) * (ema.data - value.data)
                 else:
                     ema.data[...] = value.data
         self.ema_updates.data[...] += 1

@@ -61,6 +61,7 @@ from minigen import backend
 from minigen.autograd import Tensor
 from minigen.models.dcgan import to_gan_input
 from minigen.nn.init import glorot_init_
+from minigen.ops.shape import GetItem
 from minigen.optim import Adam, Optimizer
 
 IMAGE_SHAPE = (1, 32, 32)  # MNIST padded to 32x32, one channel
@@ -246,7 +247,8 @@ class ReplayBuffer:
         if self.size == 0:
             return fresh
         stored = self.samples.to(device)
-        picked = stored[mg.randint(0, self.size, (n,), device=device)]
+        # indices drawn in range: GetItem itself, without getitem's bounds check (a GPU sync)
+        picked = GetItem.apply(stored, key=mg.randint(0, self.size, (n,), device=device).data)
         is_fresh = mg.rand(n, *(1,) * len(self.shape), device=device) < self.fresh
         return mg.where(is_fresh, fresh, picked.to(fresh.dtype))
 

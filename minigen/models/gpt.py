@@ -172,8 +172,8 @@ class GPT(nn.Module):
 
     def embed(self, ids: Tensor) -> Tensor:
         """Token plus position embeddings: (N, L) -> (N, L, E)."""
-        positions = mg.arange(ids.shape[1], device=ids.device)
-        return self.drop(self.wte(ids) + self.wpe(positions))
+        # positions 0..L-1 are the table's first L rows: a slice, with nothing to check
+        return self.drop(self.wte(ids) + self.wpe.weight[:ids.shape[1]])
 
     def forward(self, ids: Tensor) -> Tensor:
         x = self.embed(self._check_ids(ids, "forward"))

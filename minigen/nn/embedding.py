@@ -13,17 +13,22 @@ from minigen.autograd import Tensor, no_grad
 from minigen.nn import init
 from minigen.nn.module import Module, Parameter, check_sizes
 from minigen.ops.arithmetic import where
+from minigen.ops.shape import GetItem
 
 
 def _check_indices(op: str, input: Tensor, num_embeddings: int) -> None:
     if input.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices should be integers, got dtype {input.dtype} "
                         "(use .long())")
-    if input.numel() and (int(input.data.min()) < 0
-                          or int(input.data.max()) >= num_embeddings):
+    if not input.numel():
+        return
+    xp = backend.get_array_module(input.data)
+    # the lowest and highest index in one read (one GPU sync, not two)
+    low, high = backend.to_device(xp.stack([input.data.min(), input.data.max()]),
+                                  backend.CPU).tolist()
+    if low < 0 or high >= num_embeddings:
         raise IndexError(f"{op}: indices should be in [0, {num_embeddings}) for a table of "
-                         f"{num_embeddings} rows, got values in [{int(input.data.min())}, "
-                         f"{int(input.data.max())}]")
+                         f"{num_embeddings} rows, got values in [{low}, {high}]")
 
 
 def _padding_row(padding_idx: int | None, num_embeddings: int, op: str) -> int | None:
@@ -47,7 +52,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
         raise ValueError(f"embedding: weight should be (num_embeddings, embedding_dim), "
                          f"got shape {weight.shape}")
     _check_indices("embedding", input, weight.shape[0])
-    rows = weight[input.data]
+    rows = GetItem.apply(weight, key=input.data)  # weight[input]; the bounds are checked
     padding_idx = _padding_row(padding_idx, weight.shape[0], "embedding")
     if padding_idx is None:
         return rows

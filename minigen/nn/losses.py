@@ -137,7 +137,7 @@ def _check_class_target(op: str, input: Tensor, target: Tensor, ignore_index: in
                          f"outside [0, {classes}) for an input with {classes} classes")
 
 
-def _pick_class(x: Tensor, target) -> Tensor:
+def pick_class(x: Tensor, target) -> Tensor:
     """x[n, target[n, d...], d...] for every n and position d: the true class's entry.
 
     x: (N, C, d1, ..., dk), target: an int array (N, d1, ..., dk) -> (N, d1, ..., dk).
@@ -151,8 +151,8 @@ def _pick_class(x: Tensor, target) -> Tensor:
         shape[axis] = size
         positions.append(xp.arange(size).reshape(shape))
     index = tuple(positions[:1]) + (target,) + tuple(positions[1:])
-    # every index is in range (aranges, and a target already checked), so the gather
-    # skips getitem's bounds check on the GPU, which reads the indices back: 1 sync each
+    # every index is in range (aranges, and a target the caller has checked), so the
+    # gather skips getitem's bounds check on the GPU, which reads the indices back
     return GetItem.apply(x, key=index)
 
 
@@ -189,7 +189,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
                          f"got {reduction!r}")
     _check_class_target("nll_loss", input, target, ignore_index)
     target_weight, safe_target = _class_weights(target, weight, ignore_index, input.dtype)
-    loss = -_pick_class(input, safe_target) * target_weight
+    loss = -pick_class(input, safe_target) * target_weight
     if reduction == "mean":
         return loss.sum() / target_weight.sum()
     return _reduce(loss, reduction, "nll_loss")
