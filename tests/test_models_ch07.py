@@ -294,6 +294,9 @@ def test_the_lesson_smoke_run_trains_and_draws(tmp_path, device):
     result = ch07_ebm.main(["--smoke", "--device", device, "--outputs", str(tmp_path)])
     toy = result["toy_history"]
     assert toy["energy_real"][-1] < toy["energy_fake"][-1]
+    report = result["toy"]
+    assert report["energies"]["barriers"].shape == (8,)
+    assert report["data"]["near"] > 0.8 and report["data"]["shares"].min() > 0.08
     energies = result["energies"]
     assert energies["real"][-1] < energies["noise"][-1]  # digits below noise already
     assert result["fid"] > result["fid_real"] > 0
