@@ -27,10 +27,10 @@ steps: days on a 2-core CPU, where one such training step takes seconds. By defa
 this lesson is sized down to about 6 minutes (6:15 measured at 1 thread on a busy
 2-core machine): 500 steps of batches of 64 (32,000 digits, one epoch), 20 Langevin
 steps each, Adam 5e-4 (the book: 1e-4); the toy, sections 1-3, takes under a minute of
-that (23 to 35 s measured at 1 thread on a shared machine). --full runs the book's setting. Exercises ch07.1-2
-(lessons/README.md) ask you to write the Langevin step and the contrastive-divergence
-loss. Figures go to outputs/ch07_ebm/; `python -m minigen train ebm` trains the book's
-model.
+that (23 to 35 s measured at 1 thread on a shared machine). --full runs the book's
+setting. Exercises ch07.1-2 (lessons/README.md) ask you to write the Langevin step and
+the contrastive-divergence loss. Figures go to outputs/ch07_ebm/; `python -m minigen
+train ebm` trains the book's model.
 """
 
 # %% Imports and settings
