@@ -2,7 +2,8 @@
 the book's heuristic one does not spread; the replay buffer keeps its size and mixes
 its share of fresh noise; the energy network's input gradient matches finite
 differences; a few training steps put E(real) below E(fake); bad input gets a clear
-error; the command line and the lesson's smoke run."""
+error; the 2-D toy learns the ring's 8 modes, not only the ring; the command line and
+the lesson's smoke run."""
 from __future__ import annotations
 
 import math
@@ -17,7 +18,7 @@ from minigen import nn
 from minigen.__main__ import main as cli
 from minigen.datasets import load_mnist
 from minigen.models import ebm
-from minigen.train import load_checkpoint
+from minigen.train import fit, load_checkpoint
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -182,6 +183,46 @@ def test_the_toy_model_and_its_data():
     assert samples.numpy().min() >= -3 and samples.numpy().max() <= 3  # TOY_BOX
 
 
+def train_small_toy(first_gain: float) -> ebm.EBM:
+    """The toy EBM after 200 steps of batches of 128 at Adam 1e-2 (about 7 s)."""
+    points = ebm.ring_of_gaussians(200 * 128, seed=0)
+    mg.manual_seed(0)
+    toy = ebm.make_toy_ebm(first_gain=first_gain)
+    fit(toy, ebm.make_optimizers(toy, 1e-2), ebm.train_step, (points,), epochs=1,
+        batch_size=128, progress=False)
+    return toy
+
+
+def test_mode_shares_and_ring_centres_measure_the_data():
+    centres = ebm.ring_centres()
+    assert centres[2] == pytest.approx([0.0, 2.0], abs=1e-6)
+    halfway = ebm.ring_centres(offset=0.5)
+    assert np.sqrt((halfway ** 2).sum(1)) == pytest.approx(np.full(8, 2.0))
+    assert np.sqrt(((halfway - centres) ** 2).sum(1)) == pytest.approx(
+        np.full(8, 4 * math.sin(math.pi / 16)), rel=1e-5)  # halfway along the arc
+    near, shares = ebm.mode_shares(ebm.ring_of_gaussians(8000, seed=1))
+    assert near == pytest.approx(1 - math.exp(-2), abs=0.015)  # 2 std in 2-D
+    assert shares == pytest.approx(np.full(8, (1 - math.exp(-2)) / 8), abs=0.015)
+    near, shares = ebm.mode_shares(np.zeros((10, 2), np.float32))  # the ring's middle
+    assert near == 0 and shares.sum() == 0
+
+
+# about 15 s (two short trainings), kept in CI: it is what pins the toy's 8 wells
+def test_the_toy_learns_all_8_modes_not_only_the_ring():
+    toy = train_small_toy(ebm.TOY_FIRST_GAIN)
+    ring = ebm.ring_energies(toy)
+    # a hill on the ring between every pair of neighbouring modes: 8 separate wells
+    # (measured 1.5 to 2.0 at the lowest over 4 seeds)
+    assert ring["barriers"].min() > 1.0, ring
+    mg.manual_seed(1)
+    near, shares = ebm.mode_shares(toy.sample(500, steps=200))  # true Langevin from noise
+    assert near > 0.45  # measured 0.56 to 0.65 over 4 seeds; the data: 0.865
+    assert shares.min() > 0.02, shares  # every mode gets its share (the data: 0.108)
+    # Glorot's own start (gain 1) learns the ring but leaves its modes flat
+    flat = ebm.ring_energies(train_small_toy(1.0))
+    assert flat["barriers"].min() < 0.2 and flat["barriers"].mean() < 0.2, flat
+
+
 def test_bad_input_gets_a_clear_error():
     energy = quadratic_energy(np.zeros(2, np.float32), 1.0)
     x = mg.zeros(3, 2)
@@ -221,6 +262,10 @@ def test_bad_input_gets_a_clear_error():
         model.buffer.push(mg.zeros(2, 1, 28, 28))
     with pytest.raises(ValueError, match="fresh must be a fraction in"):
         ebm.ReplayBuffer(fresh=1.5)
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="make_toy_ebm: first_gain must be a finite "
+                                             "number > 0"):
+            ebm.make_toy_ebm(first_gain=bad)
 
 
 @pytest.mark.slow  # about 18 s: the book's 1,000 Langevin steps for every sample
@@ -249,6 +294,9 @@ def test_the_lesson_smoke_run_trains_and_draws(tmp_path, device):
     result = ch07_ebm.main(["--smoke", "--device", device, "--outputs", str(tmp_path)])
     toy = result["toy_history"]
     assert toy["energy_real"][-1] < toy["energy_fake"][-1]
+    report = result["toy"]
+    assert report["energies"]["barriers"].shape == (8,)
+    assert report["data"]["near"] > 0.8 and report["data"]["shares"].min() > 0.08
     energies = result["energies"]
     assert energies["real"][-1] < energies["noise"][-1]  # digits below noise already
     assert result["fid"] > result["fid_real"] > 0
