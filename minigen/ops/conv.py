@@ -91,6 +91,54 @@ def _offsets(kernel_size: tuple[int, int], taps: tuple | None) -> tuple:
     return taps if taps is not None else tuple((i, j) for i in range(kh) for j in range(kw))
 
 
+def _im2col(x: Any, offsets: tuple, out_size: tuple, stride: tuple, padding: tuple,
+            dilation: tuple) -> Any:
+    """Im2col on arrays: col[c, t, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j] for the
+    kernel offsets (i, j) = offsets[t]. x: (N, C, H, W) -> col: (C, T, Ho, Wo, N)."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    ho, wo = out_size
+    x_chwn = x.transpose(1, 2, 3, 0)  # batch last, as in col
+    padded = ph or pw
+    if offsets == ((0, 0),) and (sh, sw) == (1, 1) and not padded and (ho, wo) == (h, w):
+        return x_chwn.reshape(c, 1, h, w, n)  # each pixel is its own patch: a view
+    x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype) if padded else x_chwn
+    col = xp.empty((c, len(offsets), ho, wo, n), dtype=x.dtype)
+
+    def fill(part: tuple) -> None:  # the channels, or the images, that `part` indexes
+        image, columns = x_pad[part], col[part]
+        if padded:
+            image[:, ph:ph + h, pw:pw + w] = x_chwn[part]
+        for t, (i, j) in enumerate(offsets):  # a loop over kernel offsets, not pixels
+            columns[:, t] = image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
+
+    _over_channels_or_batch(fill, c, n, col.size, xp)
+    return col
+
+
+def _col2im(col: Any, offsets: tuple, image_size: tuple, stride: tuple, padding: tuple,
+            dilation: tuple) -> Any:
+    """Col2im on arrays: x_pad[n, c, s*p + d*i, s*q + d*j] += col[c, t, p, q, n] for the
+    kernel offsets (i, j) = offsets[t]. col: (C, T, Ho, Wo, N) -> x: (N, C, H, W) with
+    (H, W) = image_size, the padding cropped off."""
+    xp = get_array_module(col)
+    c, _, ho, wo, n = col.shape
+    h, w = image_size
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    if offsets == ((0, 0),) and (sh, sw, ph, pw) == (1, 1, 0, 0) and (ho, wo) == (h, w):
+        return col.reshape(c, h, w, n).transpose(3, 0, 1, 2)  # one entry per pixel
+    x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
+
+    def add_back(part: tuple) -> None:  # the channels, or the images, that `part` indexes
+        image, columns = x_pad[part], col[part]
+        for t, (i, j) in enumerate(offsets):  # overlapping patches add up
+            image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += columns[:, t]
+
+    _over_channels_or_batch(add_back, c, n, col.size, xp)
+    return x_pad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+
+
 class Im2col(Function):
     """Patches of x as columns: col[c, i, j, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j].
 
@@ -107,28 +155,11 @@ class Im2col(Function):
     taps: tuple | None = None
 
     def forward(self, x):
-        xp = get_array_module(x)
-        n, c, h, w = x.shape
-        kh, kw = self.kernel_size
-        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
-        ho, wo = self.out_size
-        x_chwn = x.transpose(1, 2, 3, 0)  # batch last, as in col
-        padded = ph or pw
-        if (kh, kw) == (1, 1) and (sh, sw) == (1, 1) and not padded and self.taps is None:
-            return x_chwn.reshape(c, 1, 1, h, w, n)  # each pixel is its own patch: a view
-        x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype) if padded else x_chwn
-        offsets = _offsets(self.kernel_size, self.taps)
-        col = xp.empty((c, len(offsets), ho, wo, n), dtype=x.dtype)
-
-        def fill(part: tuple) -> None:  # the channels, or the images, that `part` indexes
-            image, columns = x_pad[part], col[part]
-            if padded:
-                image[:, ph:ph + h, pw:pw + w] = x_chwn[part]
-            for t, (i, j) in enumerate(offsets):  # a loop over kernel offsets, not pixels
-                columns[:, t] = image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
-
-        _over_channels_or_batch(fill, c, n, col.size, xp)
-        return col if self.taps is not None else col.reshape(c, kh, kw, ho, wo, n)
+        col = _im2col(x, _offsets(self.kernel_size, self.taps), self.out_size, self.stride,
+                      self.padding, self.dilation)
+        if self.taps is not None:
+            return col
+        return col.reshape(col.shape[0], *self.kernel_size, *col.shape[2:])
 
     def backward(self, gcol):
         (x,) = self.inputs
@@ -151,27 +182,13 @@ class Col2im(Function):
     taps: tuple | None = None
 
     def forward(self, col):
-        xp = get_array_module(col)
-        h, w = self.image_shape[2:]
-        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
         if self.taps is None:
             c, kh, kw, ho, wo, n = col.shape
-            if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
-                return col.reshape(c, h, w, n).transpose(3, 0, 1, 2)  # one entry per pixel
-            col = col.reshape(c, kh * kw, ho, wo, n)
-            offsets = _offsets((kh, kw), None)
+            col, offsets = col.reshape(c, kh * kw, ho, wo, n), _offsets((kh, kw), None)
         else:
-            c, _, ho, wo, n = col.shape
             offsets = self.taps
-        x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
-
-        def add_back(part: tuple) -> None:  # the channels, or the images, that `part` indexes
-            image, columns = x_pad[part], col[part]
-            for t, (i, j) in enumerate(offsets):  # overlapping patches add up
-                image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += columns[:, t]
-
-        _over_channels_or_batch(add_back, c, n, col.size, xp)
-        return x_pad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+        return _col2im(col, offsets, self.image_shape[2:], self.stride, self.padding,
+                       self.dilation)
 
     def backward(self, gx):
         (col,) = self.inputs
