@@ -375,8 +375,9 @@ def test_conv2d_at_stride_1_by_its_twin_equals_the_im2col_route(device, c, o, ke
     out_size = checked_output_size(x.shape, kernel, (1, 1), padding, dilation, "test")
     twin = F.conv2d(x, w, b, padding=padding, dilation=dilation)
     direct = _conv2d_by_im2col(x, w, (1, 1), padding, dilation, out_size) + b.reshape(o, 1, 1)
-    assert "Col2im" in function_names(twin) and "Im2col" not in function_names(twin)
-    assert "Im2col" in function_names(direct)
+    assert "ConvTransposeByColumns" in function_names(twin)
+    assert "ConvByColumns" not in function_names(twin)
+    assert "ConvByColumns" in function_names(direct)
     gy = mg.tensor(rng.standard_normal(twin.shape), device=device)
     grads = [mg.grad(y, (x, w, b), gy) for y in (twin, direct)]
     np.testing.assert_allclose(twin.numpy(), direct.numpy(), rtol=1e-12, atol=1e-12)
@@ -388,7 +389,8 @@ def test_conv2d_at_stride_1_by_its_twin_equals_the_im2col_route(device, c, o, ke
     w.grad = None
     twin_t = F.conv_transpose2d(y, w, padding=padding, dilation=dilation)
     direct_t = _conv_transpose2d_by_col2im(y, w, (1, 1), padding, dilation, x.shape[2:])
-    assert "Im2col" in function_names(twin_t) and "Col2im" not in function_names(twin_t)
+    assert "ConvByColumns" in function_names(twin_t)
+    assert "ConvTransposeByColumns" not in function_names(twin_t)
     gx = mg.tensor(rng.standard_normal(x.shape), device=device)
     grads = [mg.grad(t, (y, w), gx) for t in (twin_t, direct_t)]
     np.testing.assert_allclose(twin_t.numpy(), direct_t.numpy(), rtol=1e-12, atol=1e-12)
@@ -402,10 +404,10 @@ def test_stride_1_twins_second_order(device):
                  rng.standard_normal(2))
     params = dict(padding=(1, 2), dilation=(1, 2))
     w.requires_grad_()  # so that the graph is recorded
-    assert "Col2im" in function_names(F.conv2d(x, w, **params))
+    assert "ConvTransposeByColumns" in function_names(F.conv2d(x, w, **params))
     assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **params), [x, w, b])
     y = on(device, rng.standard_normal((1, 2, 4, 5)))[0].requires_grad_()
-    assert "Im2col" in function_names(F.conv_transpose2d(y, w, **params))
+    assert "ConvByColumns" in function_names(F.conv_transpose2d(y, w, **params))
     assert gradgradcheck(lambda y, w: F.conv_transpose2d(y, w, **params),
                          [y, w])
 
@@ -553,3 +555,105 @@ def test_im2col_simple_holds_the_columns_of_im2col_in_another_layout(device, xp)
                         padding=(1, 1), dilation=(1, 1), out_size=(3, 4))  # (C, kh, kw, Ho, Wo, N)
     expected = fast.numpy().transpose(5, 3, 4, 0, 1, 2).reshape(2 * 3 * 4, 3 * 3 * 2)
     np.testing.assert_array_equal(to_device(cols, "cpu"), expected)
+
+
+# ---------------------------------------------------------------- the columns dropped
+
+
+# (kernel, stride, padding, dilation, taps) of ConvByColumns and ConvTransposeByColumns
+COLUMNS_CASES = [((3, 3), (1, 1), (1, 1), (1, 1), None),
+                 ((3, 3), (2, 2), (1, 1), (1, 1), None),
+                 ((4, 4), (2, 2), (1, 1), (1, 1), None),  # DCGAN's layers
+                 ((3, 2), (2, 1), (0, 1), (2, 1), None),
+                 ((1, 1), (1, 1), (0, 0), (1, 1), None),  # columns that are a view of x
+                 ((3, 3), (1, 1), (1, 1), (1, 1), ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))),
+                 ((3, 3), (2, 2), (1, 0), (1, 1), ((2, 1), (0, 0))),
+                 ((3, 3), (1, 1), (2, 2), (2, 1), ((1, 2), (0, 1), (2, 2))),
+                 ((3, 3), (1, 1), (0, 0), (1, 1), ((0, 0),))]
+
+
+def columns_geometry(kernel, stride, padding, dilation, taps, image_size=(7, 6)):
+    out_size = checked_output_size((1, 1, *image_size), kernel, stride, padding, dilation,
+                                   "test")
+    return dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+                image_size=image_size, out_size=out_size, taps=taps)
+
+
+def first_and_second_order(op, x, w, gy, u, v):
+    """y = op(x, w); (gx, gw) = grad of <gy, y>; then the gradients of <u, gx> + <v, gw>
+    with respect to x, w and gy (the gradient penalty's kind of second-order term)."""
+    y = op(x, w)
+    gx, gw = mg.grad(y, (x, w), gy, create_graph=True)
+    second = mg.grad((gx * u).sum() + (gw * v).sum(), (x, w, gy), allow_unused=True)
+    return [y, gx, gw, *second]
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, taps", COLUMNS_CASES)
+def test_conv_by_columns_equals_the_composed_product(device, kernel, stride, padding,
+                                                     dilation, taps):
+    """ConvByColumns (columns dropped after the product, built again in backward) and
+    ConvTransposeByColumns give the value, the gradients and the second-order gradients
+    of the composed Im2col + matmul and matmul + Col2im, in float64."""
+    from minigen.ops.conv import (ConvByColumns, ConvTransposeByColumns,
+                                  conv_by_columns_composed, conv_transpose_by_columns_composed)
+
+    rng = np.random.default_rng(21)
+    geometry = columns_geometry(kernel, stride, padding, dilation, taps)
+    count = len(taps) if taps is not None else kernel[0] * kernel[1]
+    image, columns = (2, 3, *geometry["image_size"]), (2, 4, *geometry["out_size"])
+    w = mg.tensor(rng.standard_normal((4, 3 * count)), device=device, requires_grad=True)
+    for x_shape, y_shape, fast, composed in (
+            (image, columns, ConvByColumns.apply, conv_by_columns_composed),
+            (columns, image, ConvTransposeByColumns.apply, conv_transpose_by_columns_composed)):
+        x, gy, u = on(device, *(rng.standard_normal(s) for s in (x_shape, y_shape, x_shape)))
+        v = mg.tensor(rng.standard_normal(w.shape), device=device)
+        x.requires_grad_(), gy.requires_grad_()
+        ours = first_and_second_order(lambda x, w: fast(x, w, **geometry), x, w, gy, u, v)
+        reference = first_and_second_order(lambda x, w: composed(x, w, **geometry), x, w, gy,
+                                           u, v)
+        assert ours[0].shape == y_shape
+        for mine, theirs in zip(ours, reference):
+            np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_by_columns_gradgradcheck(device):
+    from minigen.ops.conv import ConvByColumns, ConvTransposeByColumns
+
+    rng = np.random.default_rng(22)
+    geometry = columns_geometry((3, 2), (2, 1), (1, 1), (1, 2), None, image_size=(5, 6))
+    x, w = on(device, rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 12)))
+    assert gradgradcheck(lambda x, w: ConvByColumns.apply(x, w, **geometry), [x, w])
+    y = on(device, rng.standard_normal((2, 3, *geometry["out_size"])))[0]
+    assert gradgradcheck(lambda y, w: ConvTransposeByColumns.apply(y, w, **geometry), [y, w])
+
+
+def held_arrays(y):
+    """The arrays that the graph of y keeps for backward (inputs and outputs of its
+    Functions), each once, as the arrays whose memory they are views of."""
+    held = {}
+    for f in mg.autograd._topological_order([y]):
+        for array in [x.data for x in f.inputs] + [f._output_data]:
+            while getattr(array, "base", None) is not None:
+                array = array.base
+            held[id(array)] = array
+    return list(held.values())
+
+
+def test_a_convolution_keeps_its_input_not_its_columns():
+    """The graph of a 3x3 conv (and of a stride-2 transposed conv, and of a conv on taps)
+    holds nothing the size of its columns, 9 (or T) times the image; the composed product,
+    which keeps them, is caught by the same count."""
+    from minigen.ops.conv import conv2d_on_taps, conv_by_columns_composed
+
+    rng = np.random.default_rng(23)
+    x = mg.tensor(rng.standard_normal((4, 3, 8, 8)), requires_grad=True)
+    w = mg.tensor(rng.standard_normal((5, 3, 3, 3)), requires_grad=True)
+    columns = 3 * 9 * 8 * 8 * 4
+    taps = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))
+    for y, size in ((F.conv2d(x, w, padding=1), columns),
+                    (conv2d_on_taps(x, w, taps, padding=1), 3 * 5 * 8 * 8 * 4),
+                    (F.conv_transpose2d(x, w.permute(1, 0, 2, 3), stride=2), 5 * 9 * 8 * 8 * 4)):
+        assert max(a.size for a in held_arrays(y)) < size
+    geometry = columns_geometry((3, 3), (1, 1), (1, 1), (1, 1), None, image_size=(8, 8))
+    composed = conv_by_columns_composed(x, w.reshape(5, 27), **geometry)
+    assert max(a.size for a in held_arrays(composed)) == columns

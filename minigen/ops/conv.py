@@ -199,6 +199,137 @@ class Col2im(Function):
                             taps=self.taps)
 
 
+# ---------------------------------------------------------------- convolution by columns
+
+
+def channel_rows(x: Tensor) -> Tensor:
+    """x (N, C, H, W) as a matrix with one row per channel, (C, H W N), batch last as in
+    the columns: a view where x is laid out (C, H, W, N), as conv outputs are."""
+    n, c, h, w = x.shape
+    return reshape(permute(x, 1, 2, 3, 0), (c, h * w * n))
+
+
+class _ConvGeometry(Function):
+    """The settings of a convolution from images of image_size (H, W) to out_size (Ho, Wo),
+    each a (height, width) pair, shared by ConvByColumns and ConvTransposeByColumns (which
+    runs the same convolution backwards). taps: the kernel offsets (i, j) the columns hold,
+    or None for all kh kw of them, in order."""
+
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    image_size: tuple[int, int]
+    out_size: tuple[int, int]
+    taps: tuple | None = None
+
+    def geometry(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._parameters}
+
+    def offsets(self) -> tuple:
+        return _offsets(self.kernel_size, self.taps)
+
+    def columns(self, x: Tensor) -> Tensor:
+        """im2col(x) as a matrix (C T, Ho Wo N), built again for a weight gradient."""
+        col = Im2col.apply(x, kernel_size=self.kernel_size, stride=self.stride,
+                           padding=self.padding, dilation=self.dilation,
+                           out_size=self.out_size, taps=self.taps)
+        (ho, wo), n = self.out_size, x.shape[0]
+        return reshape(col, (x.shape[1] * len(self.offsets()), ho * wo * n))
+
+
+class ConvByColumns(_ConvGeometry):
+    """A convolution as one matrix product, y = W col with col = im2col(x), that keeps x
+    for backward, not its columns:
+
+        y[n, o, p, q] = sum over c, t of W[o, (c, t)] x_pad[n, c, s*p + d*i, s*q + d*j]
+
+    for the kernel offsets (i, j) = offsets[t]. x: (N, C, H, W), weight_rows: (O, C T)
+    -> y: (N, O, Ho, Wo), a view of an (O, Ho, Wo, N) array.
+
+    col is T times the size of x (9 times for a 3x3 kernel). The composed product
+    (conv_by_columns_composed) keeps it for the weight gradient, so a network holds every
+    layer's columns until its backward; this drops them after the product, as PyTorch
+    does, and backward builds them again only if the weight gradient is wanted:
+        dL/dW = gy col^T,   dL/dx = col2im(W^T gy) = ConvTransposeByColumns(gy, W).
+    """
+
+    def forward(self, x, weight_rows):
+        col = _im2col(x, self.offsets(), self.out_size, self.stride, self.padding,
+                      self.dilation)
+        (ho, wo), n = self.out_size, x.shape[0]
+        y = weight_rows @ col.reshape(weight_rows.shape[1], ho * wo * n)  # (O, Ho Wo N)
+        return y.reshape(weight_rows.shape[0], ho, wo, n).transpose(3, 0, 1, 2)
+
+    def backward(self, gy):
+        x, weight_rows = self.inputs
+        gx = gw = None
+        if self.needs_input_grad[0]:
+            gx = ConvTransposeByColumns.apply(gy, weight_rows, **self.geometry())
+        if self.needs_input_grad[1]:
+            gw = matmul(channel_rows(gy), transpose(self.columns(x), 0, 1))
+        return gx, gw
+
+
+class ConvTransposeByColumns(_ConvGeometry):
+    """The transposed convolution, y = col2im(W^T x): the adjoint of ConvByColumns with the
+    same geometry and weight rows, so each is the input gradient of the other:
+
+        y_pad[n, o, s*p + d*i, s*q + d*j] += sum over c of W[c, (o, t)] x[n, c, p, q]
+
+    x: (N, C, Ho, Wo) (out_size), weight_rows: (C, O T) -> y: (N, O, H, W) (image_size).
+    The columns W^T x are dropped once col2im has added them up; backward needs x only:
+        dL/dW = x im2col(gy)^T,   dL/dx = W im2col(gy) = ConvByColumns(gy, W).
+    """
+
+    def forward(self, x, weight_rows):
+        n, c, ho, wo = x.shape
+        x_rows = x.transpose(1, 2, 3, 0).reshape(c, ho * wo * n)
+        offsets = self.offsets()
+        col = weight_rows.T @ x_rows  # (O T, Ho Wo N)
+        col = col.reshape(weight_rows.shape[1] // len(offsets), len(offsets), ho, wo, n)
+        return _col2im(col, offsets, self.image_size, self.stride, self.padding,
+                       self.dilation)
+
+    def backward(self, gy):
+        x, weight_rows = self.inputs
+        gx = gw = None
+        if self.needs_input_grad[0]:
+            gx = ConvByColumns.apply(gy, weight_rows, **self.geometry())
+        if self.needs_input_grad[1]:
+            gw = matmul(channel_rows(x), transpose(self.columns(gy), 0, 1))
+        return gx, gw
+
+
+def conv_by_columns_composed(x: Tensor, weight_rows: Tensor, kernel_size: tuple,
+                             stride: tuple, padding: tuple, dilation: tuple,
+                             image_size: tuple, out_size: tuple, taps: tuple | None = None
+                             ) -> Tensor:
+    """ConvByColumns.apply(x, weight_rows, ...) composed of Im2col and a matmul, whose
+    gradients come from the engine: the readable reference, which keeps the columns."""
+    col = Im2col.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                       dilation=dilation, out_size=out_size, taps=taps)
+    (ho, wo), n = out_size, x.shape[0]
+    y = matmul(weight_rows, reshape(col, (weight_rows.shape[1], ho * wo * n)))
+    return permute(reshape(y, (weight_rows.shape[0], ho, wo, n)), 3, 0, 1, 2)
+
+
+def conv_transpose_by_columns_composed(x: Tensor, weight_rows: Tensor, kernel_size: tuple,
+                                       stride: tuple, padding: tuple, dilation: tuple,
+                                       image_size: tuple, out_size: tuple,
+                                       taps: tuple | None = None) -> Tensor:
+    """ConvTransposeByColumns.apply(x, weight_rows, ...) composed of a matmul and Col2im:
+    the readable reference, which keeps the columns W^T x."""
+    n, _, ho, wo = x.shape
+    count = len(_offsets(kernel_size, taps))
+    col = matmul(transpose(weight_rows, 0, 1), channel_rows(x))  # (O T, Ho Wo N)
+    out_channels = weight_rows.shape[1] // count
+    col_shape = (out_channels, count) if taps is not None else (out_channels, *kernel_size)
+    return Col2im.apply(reshape(col, col_shape + (ho, wo, n)),
+                        image_shape=(n, out_channels, *image_size), stride=stride,
+                        padding=padding, dilation=dilation, taps=taps)
+
+
 # ---------------------------------------------------------------- checks
 
 
@@ -335,25 +466,22 @@ def conv2d_on_taps(x: Tensor, weight: Tensor, taps: Sequence[tuple[int, int]],
             0 <= i < kh and 0 <= j < kw for i, j in taps):
         raise ValueError(f"{op}: taps must be distinct kernel offsets (i, j) with "
                          f"0 <= i < {kh} and 0 <= j < {kw}, at least one, got {taps}")
-    (ho, wo), n = out_size, x.shape[0]
     rows, cols = [i for i, _ in taps], [j for _, j in taps]
     weight_rows = reshape(weight[:, :, rows, cols], (out_channels, in_channels * len(taps)))
-    col = Im2col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
-                       dilation=dilation, out_size=out_size, taps=taps)  # (C, T, Ho, Wo, N)
-    y = matmul(weight_rows, reshape(col, (in_channels * len(taps), ho * wo * n)))
-    return _add_bias(permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2), bias)
+    y = ConvByColumns.apply(x, weight_rows, kernel_size=(kh, kw), stride=stride,
+                            padding=padding, dilation=dilation, image_size=x.shape[2:],
+                            out_size=out_size, taps=taps)
+    return _add_bias(y, bias)
 
 
 def _conv2d_by_im2col(x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
                       dilation: tuple, out_size: tuple) -> Tensor:
-    """conv2d without bias or checks: y = W col, col = im2col(x) (O, Ho, Wo) = out_size."""
+    """conv2d without bias or checks: y = W col, col = im2col(x), (Ho, Wo) = out_size."""
     out_channels, in_channels, kh, kw = weight.shape
-    (ho, wo), n = out_size, x.shape[0]
-    col = Im2col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
-                       dilation=dilation, out_size=out_size)
-    col = reshape(col, (in_channels * kh * kw, ho * wo * n))
-    y = matmul(reshape(weight, (out_channels, in_channels * kh * kw)), col)  # (O, Ho*Wo*N)
-    return permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2)
+    weight_rows = reshape(weight, (out_channels, in_channels * kh * kw))
+    return ConvByColumns.apply(x, weight_rows, kernel_size=(kh, kw), stride=stride,
+                               padding=padding, dilation=dilation, image_size=x.shape[2:],
+                               out_size=out_size)
 
 
 # ---------------------------------------------------------------- stride 1: the cheaper twin
@@ -489,12 +617,10 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
 
 def _conv_transpose2d_by_col2im(x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
                                 dilation: tuple, out_size: tuple) -> Tensor:
-    """conv_transpose2d without bias or checks: y = col2im(W^T x), (Ho, Wo) = out_size."""
+    """conv_transpose2d without bias or checks: y = col2im(W^T x), (Ho, Wo) = out_size.
+    (The geometry is that of the convolution it transposes, from out_size to x's size.)"""
     in_channels, out_channels, kh, kw = weight.shape
-    n, _, h, w = x.shape
-    x_rows = reshape(permute(x, 1, 2, 3, 0), (in_channels, h * w * n))
     weight_rows = reshape(weight, (in_channels, out_channels * kh * kw))
-    col = matmul(transpose(weight_rows, 0, 1), x_rows)  # (C_out*kh*kw, H*W*N)
-    col = reshape(col, (out_channels, kh, kw, h, w, n))
-    return Col2im.apply(col, image_shape=(n, out_channels) + tuple(out_size), stride=stride,
-                        padding=padding, dilation=dilation)
+    return ConvTransposeByColumns.apply(x, weight_rows, kernel_size=(kh, kw), stride=stride,
+                                        padding=padding, dilation=dilation,
+                                        image_size=tuple(out_size), out_size=x.shape[2:])
