@@ -579,13 +579,15 @@ def columns_geometry(kernel, stride, padding, dilation, taps, image_size=(7, 6))
                 image_size=image_size, out_size=out_size, taps=taps)
 
 
-def first_and_second_order(op, x, w, gy, u, v):
-    """y = op(x, w); (gx, gw) = grad of <gy, y>; then the gradients of <u, gx> + <v, gw>
-    with respect to x, w and gy (the gradient penalty's kind of second-order term)."""
-    y = op(x, w)
-    gx, gw = mg.grad(y, (x, w), gy, create_graph=True)
-    second = mg.grad((gx * u).sum() + (gw * v).sum(), (x, w, gy), allow_unused=True)
-    return [y, gx, gw, *second]
+def first_and_second_order(op, inputs, gy, directions):
+    """y = op(*inputs); the gradients of <gy, y>; then the gradients of the sum of
+    <direction, gradient> with respect to the inputs and gy (the gradient penalty's kind
+    of second-order term)."""
+    y = op(*inputs)
+    first = mg.grad(y, inputs, gy, create_graph=True)
+    inner = sum((g * d).sum() for g, d in zip(first, directions))
+    second = mg.grad(inner, (*inputs, gy), allow_unused=True)
+    return [y, *first, *second]
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation, taps", COLUMNS_CASES)
@@ -593,7 +595,8 @@ def test_conv_by_columns_equals_the_composed_product(device, kernel, stride, pad
                                                      dilation, taps):
     """ConvByColumns (columns dropped after the product, built again in backward) and
     ConvTransposeByColumns give the value, the gradients and the second-order gradients
-    of the composed Im2col + matmul and matmul + Col2im, in float64."""
+    of the composed Im2col + matmul and matmul + Col2im, in float64, with a bias and
+    without."""
     from minigen.ops.conv import (ConvByColumns, ConvTransposeByColumns,
                                   conv_by_columns_composed, conv_transpose_by_columns_composed)
 
@@ -602,18 +605,25 @@ def test_conv_by_columns_equals_the_composed_product(device, kernel, stride, pad
     count = len(taps) if taps is not None else kernel[0] * kernel[1]
     image, columns = (2, 3, *geometry["image_size"]), (2, 4, *geometry["out_size"])
     w = mg.tensor(rng.standard_normal((4, 3 * count)), device=device, requires_grad=True)
-    for x_shape, y_shape, fast, composed in (
-            (image, columns, ConvByColumns.apply, conv_by_columns_composed),
-            (columns, image, ConvTransposeByColumns.apply, conv_transpose_by_columns_composed)):
-        x, gy, u = on(device, *(rng.standard_normal(s) for s in (x_shape, y_shape, x_shape)))
-        v = mg.tensor(rng.standard_normal(w.shape), device=device)
-        x.requires_grad_(), gy.requires_grad_()
-        ours = first_and_second_order(lambda x, w: fast(x, w, **geometry), x, w, gy, u, v)
-        reference = first_and_second_order(lambda x, w: composed(x, w, **geometry), x, w, gy,
-                                           u, v)
+    cases = [(image, columns, 4, ConvByColumns.apply, conv_by_columns_composed),
+             (columns, image, 3, ConvTransposeByColumns.apply,
+              conv_transpose_by_columns_composed)]
+    for (x_shape, y_shape, channels, fast, composed), bias in itertools.product(cases, [1, 0]):
+        x, b, gy = on(device, *(rng.standard_normal(s) for s in (x_shape, channels, y_shape)))
+        inputs = [x, w, b][:3 if bias else 2]
+        for t in inputs + [gy]:
+            t.requires_grad_()
+        directions = on(device, *(rng.standard_normal(t.shape) for t in inputs))
+        ours = first_and_second_order(lambda *inputs: fast(*inputs, **geometry), inputs, gy,
+                                      directions)
+        reference = first_and_second_order(lambda *inputs: composed(*inputs, **geometry),
+                                           inputs, gy, directions)
         assert ours[0].shape == y_shape
-        for mine, theirs in zip(ours, reference):
-            np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
+        for mine, theirs in zip(ours, reference, strict=True):
+            assert (mine is None) == (theirs is None)  # d2y/db2 = 0: None in both
+            if mine is not None:
+                np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12,
+                                           atol=1e-12)
 
 
 def test_conv_by_columns_gradgradcheck(device):
@@ -621,10 +631,12 @@ def test_conv_by_columns_gradgradcheck(device):
 
     rng = np.random.default_rng(22)
     geometry = columns_geometry((3, 2), (2, 1), (1, 1), (1, 2), None, image_size=(5, 6))
-    x, w = on(device, rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 12)))
-    assert gradgradcheck(lambda x, w: ConvByColumns.apply(x, w, **geometry), [x, w])
+    x, w, b, c = on(device, rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 12)),
+                    rng.standard_normal(3), rng.standard_normal(2))
+    assert gradgradcheck(lambda x, w, b: ConvByColumns.apply(x, w, b, **geometry), [x, w, b])
     y = on(device, rng.standard_normal((2, 3, *geometry["out_size"])))[0]
-    assert gradgradcheck(lambda y, w: ConvTransposeByColumns.apply(y, w, **geometry), [y, w])
+    assert gradgradcheck(lambda y, w, c: ConvTransposeByColumns.apply(y, w, c, **geometry),
+                         [y, w, c])
 
 
 def held_arrays(y):
@@ -641,8 +653,9 @@ def held_arrays(y):
 
 def test_a_convolution_keeps_its_input_not_its_columns():
     """The graph of a 3x3 conv (and of a stride-2 transposed conv, and of a conv on taps)
-    holds nothing the size of its columns, 9 (or T) times the image; the composed product,
-    which keeps them, is caught by the same count."""
+    holds nothing the size of its columns, 9 (or T) times the image, and no copy of its
+    output before the bias; the composed product, which keeps them, is caught by the same
+    counts."""
     from minigen.ops.conv import conv2d_on_taps, conv_by_columns_composed
 
     rng = np.random.default_rng(23)
@@ -650,10 +663,16 @@ def test_a_convolution_keeps_its_input_not_its_columns():
     w = mg.tensor(rng.standard_normal((5, 3, 3, 3)), requires_grad=True)
     columns = 3 * 9 * 8 * 8 * 4
     taps = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))
-    for y, size in ((F.conv2d(x, w, padding=1), columns),
-                    (conv2d_on_taps(x, w, taps, padding=1), 3 * 5 * 8 * 8 * 4),
-                    (F.conv_transpose2d(x, w.permute(1, 0, 2, 3), stride=2), 5 * 9 * 8 * 8 * 4)):
-        assert max(a.size for a in held_arrays(y)) < size
+    b = mg.zeros(5, dtype=mg.float64, requires_grad=True)
+    for y, size in ((F.conv2d(x, w, b, padding=1), columns),
+                    (conv2d_on_taps(x, w, taps, b, padding=1), 3 * 5 * 8 * 8 * 4),
+                    (F.conv_transpose2d(x, w.permute(1, 0, 2, 3), b, stride=2),
+                     5 * 9 * 8 * 8 * 4)):
+        held = held_arrays(y)
+        assert max(a.size for a in held) < size
+        assert sum(a.size == y.numel() for a in held) == 1  # y itself
     geometry = columns_geometry((3, 3), (1, 1), (1, 1), (1, 1), None, image_size=(8, 8))
-    composed = conv_by_columns_composed(x, w.reshape(5, 27), **geometry)
-    assert max(a.size for a in held_arrays(composed)) == columns
+    composed = conv_by_columns_composed(x, w.reshape(5, 27), b, **geometry)
+    held = held_arrays(composed)
+    assert max(a.size for a in held) == columns
+    assert sum(a.size == composed.numel() for a in held) == 2

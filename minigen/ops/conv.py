@@ -239,36 +239,39 @@ class _ConvGeometry(Function):
 
 
 class ConvByColumns(_ConvGeometry):
-    """A convolution as one matrix product, y = W col with col = im2col(x), that keeps x
-    for backward, not its columns:
+    """A convolution as one matrix product, y = W col + b with col = im2col(x), that keeps
+    x for backward, not its columns:
 
-        y[n, o, p, q] = sum over c, t of W[o, (c, t)] x_pad[n, c, s*p + d*i, s*q + d*j]
+        y[n, o, p, q] = b[o] + sum over c, t of W[o, (c, t)] x_pad[n, c, s*p + d*i, s*q + d*j]
 
-    for the kernel offsets (i, j) = offsets[t]. x: (N, C, H, W), weight_rows: (O, C T)
-    -> y: (N, O, Ho, Wo), a view of an (O, Ho, Wo, N) array.
+    for the kernel offsets (i, j) = offsets[t]. x: (N, C, H, W), weight_rows: (O, C T),
+    bias (O,), optional -> y: (N, O, Ho, Wo), a view of an (O, Ho, Wo, N) array.
 
     col is T times the size of x (9 times for a 3x3 kernel). The composed product
     (conv_by_columns_composed) keeps it for the weight gradient, so a network holds every
     layer's columns until its backward; this drops them after the product, as PyTorch
     does, and backward builds them again only if the weight gradient is wanted:
-        dL/dW = gy col^T,   dL/dx = col2im(W^T gy) = ConvTransposeByColumns(gy, W).
+        dL/dW = gy col^T,   dL/dx = col2im(W^T gy) = ConvTransposeByColumns(gy, W),
+        dL/db = gy summed over (N, Ho, Wo).
+    The bias is added in place: y + b as an op of its own would keep y too.
     """
 
-    def forward(self, x, weight_rows):
+    def forward(self, x, weight_rows, bias=None):
         col = _im2col(x, self.offsets(), self.out_size, self.stride, self.padding,
                       self.dilation)
         (ho, wo), n = self.out_size, x.shape[0]
         y = weight_rows @ col.reshape(weight_rows.shape[1], ho * wo * n)  # (O, Ho Wo N)
+        if bias is not None:
+            y += bias[:, None]
         return y.reshape(weight_rows.shape[0], ho, wo, n).transpose(3, 0, 1, 2)
 
     def backward(self, gy):
-        x, weight_rows = self.inputs
-        gx = gw = None
-        if self.needs_input_grad[0]:
-            gx = ConvTransposeByColumns.apply(gy, weight_rows, **self.geometry())
-        if self.needs_input_grad[1]:
-            gw = matmul(channel_rows(gy), transpose(self.columns(x), 0, 1))
-        return gx, gw
+        x, weight_rows = self.inputs[:2]
+        wanted = self.needs_input_grad
+        gx = ConvTransposeByColumns.apply(gy, weight_rows, **self.geometry()) if wanted[0] \
+            else None
+        gw = matmul(channel_rows(gy), transpose(self.columns(x), 0, 1)) if wanted[1] else None
+        return gx, gw, _bias_gradient(gy, wanted)
 
 
 class ConvTransposeByColumns(_ConvGeometry):
@@ -277,57 +280,66 @@ class ConvTransposeByColumns(_ConvGeometry):
 
         y_pad[n, o, s*p + d*i, s*q + d*j] += sum over c of W[c, (o, t)] x[n, c, p, q]
 
-    x: (N, C, Ho, Wo) (out_size), weight_rows: (C, O T) -> y: (N, O, H, W) (image_size).
+    x: (N, C, Ho, Wo) (out_size), weight_rows: (C, O T), bias: (O,), optional
+    -> y: (N, O, H, W) (image_size), plus b[o] at every pixel.
     The columns W^T x are dropped once col2im has added them up; backward needs x only:
         dL/dW = x im2col(gy)^T,   dL/dx = W im2col(gy) = ConvByColumns(gy, W).
     """
 
-    def forward(self, x, weight_rows):
+    def forward(self, x, weight_rows, bias=None):
         n, c, ho, wo = x.shape
         x_rows = x.transpose(1, 2, 3, 0).reshape(c, ho * wo * n)
         offsets = self.offsets()
         col = weight_rows.T @ x_rows  # (O T, Ho Wo N)
         col = col.reshape(weight_rows.shape[1] // len(offsets), len(offsets), ho, wo, n)
-        return _col2im(col, offsets, self.image_size, self.stride, self.padding,
-                       self.dilation)
+        y = _col2im(col, offsets, self.image_size, self.stride, self.padding, self.dilation)
+        if bias is not None:
+            y += bias[:, None, None]
+        return y
 
     def backward(self, gy):
-        x, weight_rows = self.inputs
-        gx = gw = None
-        if self.needs_input_grad[0]:
-            gx = ConvByColumns.apply(gy, weight_rows, **self.geometry())
-        if self.needs_input_grad[1]:
-            gw = matmul(channel_rows(x), transpose(self.columns(gy), 0, 1))
-        return gx, gw
+        x, weight_rows = self.inputs[:2]
+        wanted = self.needs_input_grad
+        gx = ConvByColumns.apply(gy, weight_rows, **self.geometry()) if wanted[0] else None
+        gw = matmul(channel_rows(x), transpose(self.columns(gy), 0, 1)) if wanted[1] else None
+        return gx, gw, _bias_gradient(gy, wanted)
 
 
-def conv_by_columns_composed(x: Tensor, weight_rows: Tensor, kernel_size: tuple,
-                             stride: tuple, padding: tuple, dilation: tuple,
-                             image_size: tuple, out_size: tuple, taps: tuple | None = None
-                             ) -> Tensor:
-    """ConvByColumns.apply(x, weight_rows, ...) composed of Im2col and a matmul, whose
-    gradients come from the engine: the readable reference, which keeps the columns."""
+def _bias_gradient(gy: Tensor, wanted: tuple) -> Tensor | None:
+    """dL/db = gy summed over (N, H, W), where a bias is the third input and is wanted."""
+    return gy.sum((0, 2, 3)) if len(wanted) == 3 and wanted[2] else None
+
+
+def conv_by_columns_composed(x: Tensor, weight_rows: Tensor, bias: Tensor | None = None, *,
+                             kernel_size: tuple, stride: tuple, padding: tuple,
+                             dilation: tuple, image_size: tuple, out_size: tuple,
+                             taps: tuple | None = None) -> Tensor:
+    """ConvByColumns.apply(x, weight_rows, bias, ...) composed of Im2col, a matmul and an
+    add, whose gradients come from the engine: the readable reference, which keeps the
+    columns (the matmul's input) and the product before the bias (the add's)."""
     col = Im2col.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
                        dilation=dilation, out_size=out_size, taps=taps)
     (ho, wo), n = out_size, x.shape[0]
     y = matmul(weight_rows, reshape(col, (weight_rows.shape[1], ho * wo * n)))
-    return permute(reshape(y, (weight_rows.shape[0], ho, wo, n)), 3, 0, 1, 2)
+    return _add_bias(permute(reshape(y, (weight_rows.shape[0], ho, wo, n)), 3, 0, 1, 2), bias)
 
 
-def conv_transpose_by_columns_composed(x: Tensor, weight_rows: Tensor, kernel_size: tuple,
+def conv_transpose_by_columns_composed(x: Tensor, weight_rows: Tensor,
+                                       bias: Tensor | None = None, *, kernel_size: tuple,
                                        stride: tuple, padding: tuple, dilation: tuple,
                                        image_size: tuple, out_size: tuple,
                                        taps: tuple | None = None) -> Tensor:
-    """ConvTransposeByColumns.apply(x, weight_rows, ...) composed of a matmul and Col2im:
-    the readable reference, which keeps the columns W^T x."""
+    """ConvTransposeByColumns.apply(x, weight_rows, bias, ...) composed of a matmul, Col2im
+    and an add: the readable reference, which keeps the columns W^T x."""
     n, _, ho, wo = x.shape
     count = len(_offsets(kernel_size, taps))
     col = matmul(transpose(weight_rows, 0, 1), channel_rows(x))  # (O T, Ho Wo N)
     out_channels = weight_rows.shape[1] // count
     col_shape = (out_channels, count) if taps is not None else (out_channels, *kernel_size)
-    return Col2im.apply(reshape(col, col_shape + (ho, wo, n)),
-                        image_shape=(n, out_channels, *image_size), stride=stride,
-                        padding=padding, dilation=dilation, taps=taps)
+    y = Col2im.apply(reshape(col, col_shape + (ho, wo, n)),
+                     image_shape=(n, out_channels, *image_size), stride=stride,
+                     padding=padding, dilation=dilation, taps=taps)
+    return _add_bias(y, bias)
 
 
 # ---------------------------------------------------------------- checks
@@ -408,11 +420,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     out_channels, in_channels, kh, kw = weight.shape
     twin_padding = _twin_padding((kh, kw), padding, dilation)
     if stride == (1, 1) and out_channels < in_channels and twin_padding is not None:
-        y = _conv_transpose2d_by_col2im(x, flip_kernel(weight), stride, twin_padding, dilation,
-                                        out_size)
-    else:
-        y = _conv2d_by_im2col(x, weight, stride, padding, dilation, out_size)
-    return _add_bias(y, bias)
+        return _conv_transpose2d_by_col2im(x, flip_kernel(weight), stride, twin_padding,
+                                           dilation, out_size, bias)
+    return _conv2d_by_im2col(x, weight, stride, padding, dilation, out_size, bias)
 
 
 def _conv2d_arguments(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntPair,
@@ -468,20 +478,21 @@ def conv2d_on_taps(x: Tensor, weight: Tensor, taps: Sequence[tuple[int, int]],
                          f"0 <= i < {kh} and 0 <= j < {kw}, at least one, got {taps}")
     rows, cols = [i for i, _ in taps], [j for _, j in taps]
     weight_rows = reshape(weight[:, :, rows, cols], (out_channels, in_channels * len(taps)))
-    y = ConvByColumns.apply(x, weight_rows, kernel_size=(kh, kw), stride=stride,
-                            padding=padding, dilation=dilation, image_size=x.shape[2:],
-                            out_size=out_size, taps=taps)
-    return _add_bias(y, bias)
+    inputs = (x, weight_rows) if bias is None else (x, weight_rows, bias)
+    return ConvByColumns.apply(*inputs, kernel_size=(kh, kw), stride=stride, padding=padding,
+                               dilation=dilation, image_size=x.shape[2:], out_size=out_size,
+                               taps=taps)
 
 
 def _conv2d_by_im2col(x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
-                      dilation: tuple, out_size: tuple) -> Tensor:
-    """conv2d without bias or checks: y = W col, col = im2col(x), (Ho, Wo) = out_size."""
+                      dilation: tuple, out_size: tuple, bias: Tensor | None = None
+                      ) -> Tensor:
+    """conv2d without checks: y = W col + b, col = im2col(x), (Ho, Wo) = out_size."""
     out_channels, in_channels, kh, kw = weight.shape
     weight_rows = reshape(weight, (out_channels, in_channels * kh * kw))
-    return ConvByColumns.apply(x, weight_rows, kernel_size=(kh, kw), stride=stride,
-                               padding=padding, dilation=dilation, image_size=x.shape[2:],
-                               out_size=out_size)
+    inputs = (x, weight_rows) if bias is None else (x, weight_rows, bias)
+    return ConvByColumns.apply(*inputs, kernel_size=(kh, kw), stride=stride, padding=padding,
+                               dilation=dilation, image_size=x.shape[2:], out_size=out_size)
 
 
 # ---------------------------------------------------------------- stride 1: the cheaper twin
@@ -609,18 +620,19 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     twin_padding = _twin_padding((kh, kw), padding, dilation)
     if (stride == (1, 1) and output_padding == (0, 0) and in_channels < out_channels
             and twin_padding is not None):
-        y = _conv2d_by_im2col(x, flip_kernel(weight), stride, twin_padding, dilation, out_size)
-    else:
-        y = _conv_transpose2d_by_col2im(x, weight, stride, padding, dilation, out_size)
-    return _add_bias(y, bias)
+        return _conv2d_by_im2col(x, flip_kernel(weight), stride, twin_padding, dilation,
+                                 out_size, bias)
+    return _conv_transpose2d_by_col2im(x, weight, stride, padding, dilation, out_size, bias)
 
 
 def _conv_transpose2d_by_col2im(x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
-                                dilation: tuple, out_size: tuple) -> Tensor:
-    """conv_transpose2d without bias or checks: y = col2im(W^T x), (Ho, Wo) = out_size.
+                                dilation: tuple, out_size: tuple, bias: Tensor | None = None
+                                ) -> Tensor:
+    """conv_transpose2d without checks: y = col2im(W^T x) + b, (Ho, Wo) = out_size.
     (The geometry is that of the convolution it transposes, from out_size to x's size.)"""
     in_channels, out_channels, kh, kw = weight.shape
     weight_rows = reshape(weight, (in_channels, out_channels * kh * kw))
-    return ConvTransposeByColumns.apply(x, weight_rows, kernel_size=(kh, kw), stride=stride,
+    inputs = (x, weight_rows) if bias is None else (x, weight_rows, bias)
+    return ConvTransposeByColumns.apply(*inputs, kernel_size=(kh, kw), stride=stride,
                                         padding=padding, dilation=dilation,
                                         image_size=tuple(out_size), out_size=x.shape[2:])
