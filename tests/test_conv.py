@@ -624,6 +624,10 @@ def test_conv_by_columns_equals_the_composed_product(device, kernel, stride, pad
             if mine is not None:
                 np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12,
                                            atol=1e-12)
+        for wanted in (x, w):  # one gradient alone: backward leaves the other out
+            mine, theirs = (mg.grad(op(*inputs, **geometry), wanted, gy)[0]
+                            for op in (fast, composed))
+            np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_conv_by_columns_gradgradcheck(device):

@@ -209,6 +209,12 @@ def channel_rows(x: Tensor) -> Tensor:
     return reshape(permute(x, 1, 2, 3, 0), (c, h * w * n))
 
 
+def from_channel_rows(rows: Tensor, size: tuple) -> Tensor:
+    """The images (N, C, H, W) of (H, W) = size whose channel_rows are `rows`, (C, H W N)."""
+    (h, w), c = size, rows.shape[0]
+    return permute(reshape(rows, (c, h, w, rows.shape[1] // (h * w))), 3, 0, 1, 2)
+
+
 class _ConvGeometry(Function):
     """The settings of a convolution from images of image_size (H, W) to out_size (Ho, Wo),
     each a (height, width) pair, shared by ConvByColumns and ConvTransposeByColumns (which
@@ -283,7 +289,8 @@ class ConvTransposeByColumns(_ConvGeometry):
     x: (N, C, Ho, Wo) (out_size), weight_rows: (C, O T), bias: (O,), optional
     -> y: (N, O, H, W) (image_size), plus b[o] at every pixel.
     The columns W^T x are dropped once col2im has added them up; backward needs x only:
-        dL/dW = x im2col(gy)^T,   dL/dx = W im2col(gy) = ConvByColumns(gy, W).
+        dL/dW = x im2col(gy)^T,   dL/dx = W im2col(gy) = ConvByColumns(gy, W),
+    and builds im2col(gy) once where both are wanted.
     """
 
     def forward(self, x, weight_rows, bias=None):
@@ -300,8 +307,15 @@ class ConvTransposeByColumns(_ConvGeometry):
     def backward(self, gy):
         x, weight_rows = self.inputs[:2]
         wanted = self.needs_input_grad
-        gx = ConvByColumns.apply(gy, weight_rows, **self.geometry()) if wanted[0] else None
-        gw = matmul(channel_rows(x), transpose(self.columns(gy), 0, 1)) if wanted[1] else None
+        gx = gw = None
+        if wanted[0] and wanted[1]:  # the two share the columns of gy
+            columns = self.columns(gy)
+            gx = from_channel_rows(matmul(weight_rows, columns), self.out_size)
+            gw = matmul(channel_rows(x), transpose(columns, 0, 1))
+        elif wanted[0]:
+            gx = ConvByColumns.apply(gy, weight_rows, **self.geometry())
+        elif wanted[1]:
+            gw = matmul(channel_rows(x), transpose(self.columns(gy), 0, 1))
         return gx, gw, _bias_gradient(gy, wanted)
 
 
@@ -321,7 +335,7 @@ def conv_by_columns_composed(x: Tensor, weight_rows: Tensor, bias: Tensor | None
                        dilation=dilation, out_size=out_size, taps=taps)
     (ho, wo), n = out_size, x.shape[0]
     y = matmul(weight_rows, reshape(col, (weight_rows.shape[1], ho * wo * n)))
-    return _add_bias(permute(reshape(y, (weight_rows.shape[0], ho, wo, n)), 3, 0, 1, 2), bias)
+    return _add_bias(from_channel_rows(y, out_size), bias)
 
 
 def conv_transpose_by_columns_composed(x: Tensor, weight_rows: Tensor,
