@@ -402,19 +402,22 @@ def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
     return y if bias is None else y + reshape(bias, (1, bias.shape[0], 1, 1))
 
 
-def _same_padding(x: Tensor, kernel_size: tuple, stride: tuple, dilation: tuple) -> Tensor:
-    """Zero-pad x so that a stride-1 convolution keeps its size (PyTorch's padding='same').
-
-    The total padding is d (k - 1); when it is odd, the extra row/column goes
-    at the bottom/right, as in PyTorch.
+def _same_padding(x: Tensor, kernel_size: tuple, stride: tuple, dilation: tuple
+                  ) -> tuple[Tensor, tuple[int, int]]:
+    """x and the padding with which a stride-1 convolution keeps its size (PyTorch's
+    padding='same'): (x, (d (kh - 1) / 2, d (kw - 1) / 2)) where both totals d (k - 1) are
+    even; otherwise x zero-padded (the extra row/column at the bottom/right, as in
+    PyTorch) and (0, 0). Padding by the convolution itself keeps no padded copy of x.
     """
     if stride != (1, 1):
         raise ValueError(f"conv2d: padding='same' needs stride 1, got stride {stride}")
+    totals = [dilation[k] * (kernel_size[k] - 1) for k in range(2)]
+    if totals[0] % 2 == 0 and totals[1] % 2 == 0:
+        return x, (totals[0] // 2, totals[1] // 2)
     widths = []
-    for k in (1, 0):  # pad() takes the last dim first: (left, right, top, bottom)
-        total = dilation[k] * (kernel_size[k] - 1)
+    for total in reversed(totals):  # pad() takes the last dim first: (left, right, top, bottom)
         widths += [total // 2, total - total // 2]
-    return pad(x, widths) if any(widths) else x
+    return pad(x, widths), (0, 0)
 
 
 # ---------------------------------------------------------------- convolution
@@ -443,7 +446,8 @@ def _conv2d_arguments(x: Tensor, weight: Tensor, bias: Tensor | None, stride: In
                       padding: IntPair | str, dilation: IntPair, groups: int, op: str
                       ) -> tuple[Tensor, tuple, tuple, tuple, tuple]:
     """conv2d's checks, with clear errors naming `op`. Returns (x, stride, padding,
-    dilation, out_size), the settings as (height, width) pairs and x padded for 'same'."""
+    dilation, out_size), the settings as (height, width) pairs; for 'same', the padding
+    that keeps the size (x itself padded where that padding is uneven)."""
     check_image(x, op)
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected a 4-d weight (out_channels, in_channels, kh, kw), "
@@ -459,11 +463,11 @@ def _conv2d_arguments(x: Tensor, weight: Tensor, bias: Tensor | None, stride: In
     dilation = int_pair(dilation, "dilation", op)
     same = isinstance(padding, str) and padding == "same"
     if isinstance(padding, str) and padding in ("same", "valid"):
-        padding = 0  # 'same' pads x itself, below, once the settings are checked
+        padding = 0  # 'same' is worked out below, once the settings are checked
     padding = int_pair(padding, "padding", op)  # type: ignore[arg-type]
     check_geometry((kh, kw), stride, padding, dilation, op)
     if same:
-        x = _same_padding(x, (kh, kw), stride, dilation)
+        x, padding = _same_padding(x, (kh, kw), stride, dilation)
     out_size = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, op)
     return x, stride, padding, dilation, out_size
 
