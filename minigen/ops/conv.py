@@ -274,9 +274,13 @@ class ConvByColumns(_ConvGeometry):
     def backward(self, gy):
         x, weight_rows = self.inputs[:2]
         wanted = self.needs_input_grad
-        gx = ConvTransposeByColumns.apply(gy, weight_rows, **self.geometry()) if wanted[0] \
-            else None
-        gw = matmul(channel_rows(gy), transpose(self.columns(x), 0, 1)) if wanted[1] else None
+        gx = gw = None
+        gy_rows = channel_rows(gy)  # a copy where gy is not laid out (O, Ho, Wo, N): one
+        if wanted[0]:
+            gy_chwn = from_channel_rows(gy_rows, self.out_size)  # a view of gy_rows
+            gx = ConvTransposeByColumns.apply(gy_chwn, weight_rows, **self.geometry())
+        if wanted[1]:
+            gw = matmul(gy_rows, transpose(self.columns(x), 0, 1))
         return gx, gw, _bias_gradient(gy, wanted)
 
 
