@@ -1,5 +1,6 @@
 """conv2d and conv_transpose2d (minigen/ops/conv.py) against direct loops, the adjoint
 identity, PyTorch's shape formulas, and gradient checks of first and second order."""
+import functools
 import itertools
 
 import numpy as np
@@ -597,8 +598,12 @@ def test_conv_by_columns_equals_the_composed_product(device, kernel, stride, pad
     ConvTransposeByColumns give the value, the gradients and the second-order gradients
     of the composed Im2col + matmul and matmul + Col2im, in float64, with a bias and
     without."""
-    from minigen.ops.conv import (ConvByColumns, ConvTransposeByColumns,
-                                  conv_by_columns_composed, conv_transpose_by_columns_composed)
+    from minigen.ops.conv import (
+        ConvByColumns,
+        ConvTransposeByColumns,
+        conv_by_columns_composed,
+        conv_transpose_by_columns_composed,
+    )
 
     rng = np.random.default_rng(21)
     geometry = columns_geometry(kernel, stride, padding, dilation, taps)
@@ -614,10 +619,10 @@ def test_conv_by_columns_equals_the_composed_product(device, kernel, stride, pad
         for t in inputs + [gy]:
             t.requires_grad_()
         directions = on(device, *(rng.standard_normal(t.shape) for t in inputs))
-        ours = first_and_second_order(lambda *inputs: fast(*inputs, **geometry), inputs, gy,
+        ours = first_and_second_order(functools.partial(fast, **geometry), inputs, gy,
                                       directions)
-        reference = first_and_second_order(lambda *inputs: composed(*inputs, **geometry),
-                                           inputs, gy, directions)
+        reference = first_and_second_order(functools.partial(composed, **geometry), inputs,
+                                           gy, directions)
         assert ours[0].shape == y_shape
         for mine, theirs in zip(ours, reference, strict=True):
             assert (mine is None) == (theirs is None)  # d2y/db2 = 0: None in both

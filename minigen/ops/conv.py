@@ -12,6 +12,15 @@ backward of a convolution (a matmul, a col2im, reshapes) can be differentiated
 again. A transposed convolution is the same pair run the other way round:
 matmul first, then col2im.
 
+Composed that way (conv_by_columns_composed), the matmul keeps the columns for the weight
+gradient: kh kw times the input (9 times for a 3x3 kernel), for every layer of a network
+at once, until backward reaches it. So conv2d and conv_transpose2d run on two Functions
+that build the columns, multiply and drop them in one forward, keeping only x:
+ConvByColumns, y = W im2col(x) + b, and ConvTransposeByColumns, y = col2im(W^T x) + b.
+Each one's input gradient is the other; the weight gradient builds the columns again (one
+more im2col per layer in backward, as PyTorch does), and only where it is wanted. The
+tests check both against the composed version, to second order.
+
 The column array is laid out (C, kh, kw, Ho, Wo, N): rows are the patch
 elements, columns the output pixels of the whole batch, so the forward, the
 weight gradient and the input gradient are each one large matrix product.
@@ -275,7 +284,7 @@ class ConvByColumns(_ConvGeometry):
         x, weight_rows = self.inputs[:2]
         wanted = self.needs_input_grad
         gx = gw = None
-        gy_rows = channel_rows(gy)  # a copy where gy is not laid out (O, Ho, Wo, N): one
+        gy_rows = channel_rows(gy)  # for both gradients: one copy at most, not two
         if wanted[0]:
             gy_chwn = from_channel_rows(gy_rows, self.out_size)  # a view of gy_rows
             gx = ConvTransposeByColumns.apply(gy_chwn, weight_rows, **self.geometry())
