@@ -1,5 +1,6 @@
 """conv2d and conv_transpose2d (minigen/ops/conv.py) against direct loops, the adjoint
 identity, PyTorch's shape formulas, and gradient checks of first and second order."""
+import functools
 import itertools
 
 import numpy as np
@@ -375,8 +376,9 @@ def test_conv2d_at_stride_1_by_its_twin_equals_the_im2col_route(device, c, o, ke
     out_size = checked_output_size(x.shape, kernel, (1, 1), padding, dilation, "test")
     twin = F.conv2d(x, w, b, padding=padding, dilation=dilation)
     direct = _conv2d_by_im2col(x, w, (1, 1), padding, dilation, out_size) + b.reshape(o, 1, 1)
-    assert "Col2im" in function_names(twin) and "Im2col" not in function_names(twin)
-    assert "Im2col" in function_names(direct)
+    assert "ConvTransposeByColumns" in function_names(twin)
+    assert "ConvByColumns" not in function_names(twin)
+    assert "ConvByColumns" in function_names(direct)
     gy = mg.tensor(rng.standard_normal(twin.shape), device=device)
     grads = [mg.grad(y, (x, w, b), gy) for y in (twin, direct)]
     np.testing.assert_allclose(twin.numpy(), direct.numpy(), rtol=1e-12, atol=1e-12)
@@ -388,7 +390,8 @@ def test_conv2d_at_stride_1_by_its_twin_equals_the_im2col_route(device, c, o, ke
     w.grad = None
     twin_t = F.conv_transpose2d(y, w, padding=padding, dilation=dilation)
     direct_t = _conv_transpose2d_by_col2im(y, w, (1, 1), padding, dilation, x.shape[2:])
-    assert "Im2col" in function_names(twin_t) and "Col2im" not in function_names(twin_t)
+    assert "ConvByColumns" in function_names(twin_t)
+    assert "ConvTransposeByColumns" not in function_names(twin_t)
     gx = mg.tensor(rng.standard_normal(x.shape), device=device)
     grads = [mg.grad(t, (y, w), gx) for t in (twin_t, direct_t)]
     np.testing.assert_allclose(twin_t.numpy(), direct_t.numpy(), rtol=1e-12, atol=1e-12)
@@ -402,10 +405,10 @@ def test_stride_1_twins_second_order(device):
                  rng.standard_normal(2))
     params = dict(padding=(1, 2), dilation=(1, 2))
     w.requires_grad_()  # so that the graph is recorded
-    assert "Col2im" in function_names(F.conv2d(x, w, **params))
+    assert "ConvTransposeByColumns" in function_names(F.conv2d(x, w, **params))
     assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **params), [x, w, b])
     y = on(device, rng.standard_normal((1, 2, 4, 5)))[0].requires_grad_()
-    assert "Im2col" in function_names(F.conv_transpose2d(y, w, **params))
+    assert "ConvByColumns" in function_names(F.conv_transpose2d(y, w, **params))
     assert gradgradcheck(lambda y, w: F.conv_transpose2d(y, w, **params),
                          [y, w])
 
@@ -553,3 +556,132 @@ def test_im2col_simple_holds_the_columns_of_im2col_in_another_layout(device, xp)
                         padding=(1, 1), dilation=(1, 1), out_size=(3, 4))  # (C, kh, kw, Ho, Wo, N)
     expected = fast.numpy().transpose(5, 3, 4, 0, 1, 2).reshape(2 * 3 * 4, 3 * 3 * 2)
     np.testing.assert_array_equal(to_device(cols, "cpu"), expected)
+
+
+# ---------------------------------------------------------------- the columns dropped
+
+
+# (kernel, stride, padding, dilation, taps) of ConvByColumns and ConvTransposeByColumns
+COLUMNS_CASES = [((3, 3), (1, 1), (1, 1), (1, 1), None),
+                 ((3, 3), (2, 2), (1, 1), (1, 1), None),
+                 ((4, 4), (2, 2), (1, 1), (1, 1), None),  # DCGAN's layers
+                 ((3, 2), (2, 1), (0, 1), (2, 1), None),
+                 ((1, 1), (1, 1), (0, 0), (1, 1), None),  # columns that are a view of x
+                 ((3, 3), (1, 1), (1, 1), (1, 1), ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))),
+                 ((3, 3), (2, 2), (1, 0), (1, 1), ((2, 1), (0, 0))),
+                 ((3, 3), (1, 1), (2, 2), (2, 1), ((1, 2), (0, 1), (2, 2))),
+                 ((3, 3), (1, 1), (0, 0), (1, 1), ((0, 0),))]
+
+
+def columns_geometry(kernel, stride, padding, dilation, taps, image_size=(7, 6)):
+    out_size = checked_output_size((1, 1, *image_size), kernel, stride, padding, dilation,
+                                   "test")
+    return dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+                image_size=image_size, out_size=out_size, taps=taps)
+
+
+def first_and_second_order(op, inputs, gy, directions):
+    """y = op(*inputs); the gradients of <gy, y>; then the gradients of the sum of
+    <direction, gradient> with respect to the inputs and gy (the gradient penalty's kind
+    of second-order term)."""
+    y = op(*inputs)
+    first = mg.grad(y, inputs, gy, create_graph=True)
+    inner = sum((g * d).sum() for g, d in zip(first, directions))
+    second = mg.grad(inner, (*inputs, gy), allow_unused=True)
+    return [y, *first, *second]
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation, taps", COLUMNS_CASES)
+def test_conv_by_columns_equals_the_composed_product(device, kernel, stride, padding,
+                                                     dilation, taps):
+    """ConvByColumns (columns dropped after the product, built again in backward) and
+    ConvTransposeByColumns give the value, the gradients and the second-order gradients
+    of the composed Im2col + matmul and matmul + Col2im, in float64, with a bias and
+    without."""
+    from minigen.ops.conv import (
+        ConvByColumns,
+        ConvTransposeByColumns,
+        conv_by_columns_composed,
+        conv_transpose_by_columns_composed,
+    )
+
+    rng = np.random.default_rng(21)
+    geometry = columns_geometry(kernel, stride, padding, dilation, taps)
+    count = len(taps) if taps is not None else kernel[0] * kernel[1]
+    image, columns = (2, 3, *geometry["image_size"]), (2, 4, *geometry["out_size"])
+    w = mg.tensor(rng.standard_normal((4, 3 * count)), device=device, requires_grad=True)
+    cases = [(image, columns, 4, ConvByColumns.apply, conv_by_columns_composed),
+             (columns, image, 3, ConvTransposeByColumns.apply,
+              conv_transpose_by_columns_composed)]
+    for (x_shape, y_shape, channels, fast, composed), bias in itertools.product(cases, [1, 0]):
+        x, b, gy = on(device, *(rng.standard_normal(s) for s in (x_shape, channels, y_shape)))
+        inputs = [x, w, b][:3 if bias else 2]
+        for t in inputs + [gy]:
+            t.requires_grad_()
+        directions = on(device, *(rng.standard_normal(t.shape) for t in inputs))
+        ours = first_and_second_order(functools.partial(fast, **geometry), inputs, gy,
+                                      directions)
+        reference = first_and_second_order(functools.partial(composed, **geometry), inputs,
+                                           gy, directions)
+        assert ours[0].shape == y_shape
+        for mine, theirs in zip(ours, reference, strict=True):
+            assert (mine is None) == (theirs is None)  # d2y/db2 = 0: None in both
+            if mine is not None:
+                np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12,
+                                           atol=1e-12)
+        for wanted in (x, w):  # one gradient alone: backward leaves the other out
+            mine, theirs = (mg.grad(op(*inputs, **geometry), wanted, gy)[0]
+                            for op in (fast, composed))
+            np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_by_columns_gradgradcheck(device):
+    from minigen.ops.conv import ConvByColumns, ConvTransposeByColumns
+
+    rng = np.random.default_rng(22)
+    geometry = columns_geometry((3, 2), (2, 1), (1, 1), (1, 2), None, image_size=(5, 6))
+    x, w, b, c = on(device, rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 12)),
+                    rng.standard_normal(3), rng.standard_normal(2))
+    assert gradgradcheck(lambda x, w, b: ConvByColumns.apply(x, w, b, **geometry), [x, w, b])
+    y = on(device, rng.standard_normal((2, 3, *geometry["out_size"])))[0]
+    assert gradgradcheck(lambda y, w, c: ConvTransposeByColumns.apply(y, w, c, **geometry),
+                         [y, w, c])
+
+
+def held_arrays(y):
+    """The arrays that the graph of y keeps for backward (inputs and outputs of its
+    Functions), each once, as the arrays whose memory they are views of."""
+    held = {}
+    for f in mg.autograd._topological_order([y]):
+        for array in [x.data for x in f.inputs] + [f._output_data]:
+            while getattr(array, "base", None) is not None:
+                array = array.base
+            held[id(array)] = array
+    return list(held.values())
+
+
+def test_a_convolution_keeps_its_input_not_its_columns():
+    """The graph of a 3x3 conv (and of a stride-2 transposed conv, and of a conv on taps)
+    holds nothing the size of its columns, 9 (or T) times the image, and no copy of its
+    output before the bias; the composed product, which keeps them, is caught by the same
+    counts."""
+    from minigen.ops.conv import conv2d_on_taps, conv_by_columns_composed
+
+    rng = np.random.default_rng(23)
+    x = mg.tensor(rng.standard_normal((4, 3, 8, 8)), requires_grad=True)
+    w = mg.tensor(rng.standard_normal((5, 3, 3, 3)), requires_grad=True)
+    columns = 3 * 9 * 8 * 8 * 4
+    taps = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))
+    b = mg.zeros(5, dtype=mg.float64, requires_grad=True)
+    for y, size in ((F.conv2d(x, w, b, padding=1), columns),
+                    (conv2d_on_taps(x, w, taps, b, padding=1), 3 * 5 * 8 * 8 * 4),
+                    (F.conv_transpose2d(x, w.permute(1, 0, 2, 3), b, stride=2),
+                     5 * 9 * 8 * 8 * 4)):
+        held = held_arrays(y)
+        assert max(a.size for a in held) < size
+        assert sum(a.size == y.numel() for a in held) == 1  # y itself
+    geometry = columns_geometry((3, 3), (1, 1), (1, 1), (1, 1), None, image_size=(8, 8))
+    composed = conv_by_columns_composed(x, w.reshape(5, 27), b, **geometry)
+    held = held_arrays(composed)
+    assert max(a.size for a in held) == columns
+    assert sum(a.size == composed.numel() for a in held) == 2

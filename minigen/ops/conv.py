@@ -12,6 +12,15 @@ backward of a convolution (a matmul, a col2im, reshapes) can be differentiated
 again. A transposed convolution is the same pair run the other way round:
 matmul first, then col2im.
 
+Composed that way (conv_by_columns_composed), the matmul keeps the columns for the weight
+gradient: kh kw times the input (9 times for a 3x3 kernel), for every layer of a network
+at once, until backward reaches it. So conv2d and conv_transpose2d run on two Functions
+that build the columns, multiply and drop them in one forward, keeping only x:
+ConvByColumns, y = W im2col(x) + b, and ConvTransposeByColumns, y = col2im(W^T x) + b.
+Each one's input gradient is the other; the weight gradient builds the columns again (one
+more im2col per layer in backward, as PyTorch does), and only where it is wanted. The
+tests check both against the composed version, to second order.
+
 The column array is laid out (C, kh, kw, Ho, Wo, N): rows are the patch
 elements, columns the output pixels of the whole batch, so the forward, the
 weight gradient and the input gradient are each one large matrix product.
@@ -91,6 +100,54 @@ def _offsets(kernel_size: tuple[int, int], taps: tuple | None) -> tuple:
     return taps if taps is not None else tuple((i, j) for i in range(kh) for j in range(kw))
 
 
+def _im2col(x: Any, offsets: tuple, out_size: tuple, stride: tuple, padding: tuple,
+            dilation: tuple) -> Any:
+    """Im2col on arrays: col[c, t, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j] for the
+    kernel offsets (i, j) = offsets[t]. x: (N, C, H, W) -> col: (C, T, Ho, Wo, N)."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    ho, wo = out_size
+    x_chwn = x.transpose(1, 2, 3, 0)  # batch last, as in col
+    padded = ph or pw
+    if offsets == ((0, 0),) and (sh, sw) == (1, 1) and not padded and (ho, wo) == (h, w):
+        return x_chwn.reshape(c, 1, h, w, n)  # each pixel is its own patch: a view
+    x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype) if padded else x_chwn
+    col = xp.empty((c, len(offsets), ho, wo, n), dtype=x.dtype)
+
+    def fill(part: tuple) -> None:  # the channels, or the images, that `part` indexes
+        image, columns = x_pad[part], col[part]
+        if padded:
+            image[:, ph:ph + h, pw:pw + w] = x_chwn[part]
+        for t, (i, j) in enumerate(offsets):  # a loop over kernel offsets, not pixels
+            columns[:, t] = image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
+
+    _over_channels_or_batch(fill, c, n, col.size, xp)
+    return col
+
+
+def _col2im(col: Any, offsets: tuple, image_size: tuple, stride: tuple, padding: tuple,
+            dilation: tuple) -> Any:
+    """Col2im on arrays: x_pad[n, c, s*p + d*i, s*q + d*j] += col[c, t, p, q, n] for the
+    kernel offsets (i, j) = offsets[t]. col: (C, T, Ho, Wo, N) -> x: (N, C, H, W) with
+    (H, W) = image_size, the padding cropped off."""
+    xp = get_array_module(col)
+    c, _, ho, wo, n = col.shape
+    h, w = image_size
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    if offsets == ((0, 0),) and (sh, sw, ph, pw) == (1, 1, 0, 0) and (ho, wo) == (h, w):
+        return col.reshape(c, h, w, n).transpose(3, 0, 1, 2)  # one entry per pixel
+    x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
+
+    def add_back(part: tuple) -> None:  # the channels, or the images, that `part` indexes
+        image, columns = x_pad[part], col[part]
+        for t, (i, j) in enumerate(offsets):  # overlapping patches add up
+            image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += columns[:, t]
+
+    _over_channels_or_batch(add_back, c, n, col.size, xp)
+    return x_pad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+
+
 class Im2col(Function):
     """Patches of x as columns: col[c, i, j, p, q, n] = x_pad[n, c, s*p + d*i, s*q + d*j].
 
@@ -107,28 +164,11 @@ class Im2col(Function):
     taps: tuple | None = None
 
     def forward(self, x):
-        xp = get_array_module(x)
-        n, c, h, w = x.shape
-        kh, kw = self.kernel_size
-        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
-        ho, wo = self.out_size
-        x_chwn = x.transpose(1, 2, 3, 0)  # batch last, as in col
-        padded = ph or pw
-        if (kh, kw) == (1, 1) and (sh, sw) == (1, 1) and not padded and self.taps is None:
-            return x_chwn.reshape(c, 1, 1, h, w, n)  # each pixel is its own patch: a view
-        x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype) if padded else x_chwn
-        offsets = _offsets(self.kernel_size, self.taps)
-        col = xp.empty((c, len(offsets), ho, wo, n), dtype=x.dtype)
-
-        def fill(part: tuple) -> None:  # the channels, or the images, that `part` indexes
-            image, columns = x_pad[part], col[part]
-            if padded:
-                image[:, ph:ph + h, pw:pw + w] = x_chwn[part]
-            for t, (i, j) in enumerate(offsets):  # a loop over kernel offsets, not pixels
-                columns[:, t] = image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)]
-
-        _over_channels_or_batch(fill, c, n, col.size, xp)
-        return col if self.taps is not None else col.reshape(c, kh, kw, ho, wo, n)
+        col = _im2col(x, _offsets(self.kernel_size, self.taps), self.out_size, self.stride,
+                      self.padding, self.dilation)
+        if self.taps is not None:
+            return col
+        return col.reshape(col.shape[0], *self.kernel_size, *col.shape[2:])
 
     def backward(self, gcol):
         (x,) = self.inputs
@@ -151,27 +191,13 @@ class Col2im(Function):
     taps: tuple | None = None
 
     def forward(self, col):
-        xp = get_array_module(col)
-        h, w = self.image_shape[2:]
-        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
         if self.taps is None:
             c, kh, kw, ho, wo, n = col.shape
-            if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and (ho, wo) == (h, w):
-                return col.reshape(c, h, w, n).transpose(3, 0, 1, 2)  # one entry per pixel
-            col = col.reshape(c, kh * kw, ho, wo, n)
-            offsets = _offsets((kh, kw), None)
+            col, offsets = col.reshape(c, kh * kw, ho, wo, n), _offsets((kh, kw), None)
         else:
-            c, _, ho, wo, n = col.shape
             offsets = self.taps
-        x_pad = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
-
-        def add_back(part: tuple) -> None:  # the channels, or the images, that `part` indexes
-            image, columns = x_pad[part], col[part]
-            for t, (i, j) in enumerate(offsets):  # overlapping patches add up
-                image[:, _tap(i * dh, sh, ho), _tap(j * dw, sw, wo)] += columns[:, t]
-
-        _over_channels_or_batch(add_back, c, n, col.size, xp)
-        return x_pad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+        return _col2im(col, offsets, self.image_shape[2:], self.stride, self.padding,
+                       self.dilation)
 
     def backward(self, gx):
         (col,) = self.inputs
@@ -180,6 +206,167 @@ class Col2im(Function):
         return Im2col.apply(gx, kernel_size=kernel_size, stride=self.stride,
                             padding=self.padding, dilation=self.dilation, out_size=(ho, wo),
                             taps=self.taps)
+
+
+# ---------------------------------------------------------------- convolution by columns
+
+
+def channel_rows(x: Tensor) -> Tensor:
+    """x (N, C, H, W) as a matrix with one row per channel, (C, H W N), batch last as in
+    the columns: a view where x is laid out (C, H, W, N), as conv outputs are."""
+    n, c, h, w = x.shape
+    return reshape(permute(x, 1, 2, 3, 0), (c, h * w * n))
+
+
+def from_channel_rows(rows: Tensor, size: tuple) -> Tensor:
+    """The images (N, C, H, W) of (H, W) = size whose channel_rows are `rows`, (C, H W N)."""
+    (h, w), c = size, rows.shape[0]
+    return permute(reshape(rows, (c, h, w, rows.shape[1] // (h * w))), 3, 0, 1, 2)
+
+
+class _ConvGeometry(Function):
+    """The settings of a convolution from images of image_size (H, W) to out_size (Ho, Wo),
+    each a (height, width) pair, shared by ConvByColumns and ConvTransposeByColumns (which
+    runs the same convolution backwards). taps: the kernel offsets (i, j) the columns hold,
+    or None for all kh kw of them, in order."""
+
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    image_size: tuple[int, int]
+    out_size: tuple[int, int]
+    taps: tuple | None = None
+
+    def geometry(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._parameters}
+
+    def offsets(self) -> tuple:
+        return _offsets(self.kernel_size, self.taps)
+
+    def columns(self, x: Tensor) -> Tensor:
+        """im2col(x) as a matrix (C T, Ho Wo N), built again for a weight gradient."""
+        col = Im2col.apply(x, kernel_size=self.kernel_size, stride=self.stride,
+                           padding=self.padding, dilation=self.dilation,
+                           out_size=self.out_size, taps=self.taps)
+        (ho, wo), n = self.out_size, x.shape[0]
+        return reshape(col, (x.shape[1] * len(self.offsets()), ho * wo * n))
+
+
+class ConvByColumns(_ConvGeometry):
+    """A convolution as one matrix product, y = W col + b with col = im2col(x), that keeps
+    x for backward, not its columns:
+
+        y[n, o, p, q] = b[o] + sum over c, t of W[o, (c, t)] x_pad[n, c, s*p + d*i, s*q + d*j]
+
+    for the kernel offsets (i, j) = offsets[t]. x: (N, C, H, W), weight_rows: (O, C T),
+    bias (O,), optional -> y: (N, O, Ho, Wo), a view of an (O, Ho, Wo, N) array.
+
+    col is T times the size of x (9 times for a 3x3 kernel). The composed product
+    (conv_by_columns_composed) keeps it for the weight gradient, so a network holds every
+    layer's columns until its backward; this drops them after the product, as PyTorch
+    does, and backward builds them again only if the weight gradient is wanted:
+        dL/dW = gy col^T,   dL/dx = col2im(W^T gy) = ConvTransposeByColumns(gy, W),
+        dL/db = gy summed over (N, Ho, Wo).
+    The bias is added in place: y + b as an op of its own would keep y too.
+    """
+
+    def forward(self, x, weight_rows, bias=None):
+        col = _im2col(x, self.offsets(), self.out_size, self.stride, self.padding,
+                      self.dilation)
+        (ho, wo), n = self.out_size, x.shape[0]
+        y = weight_rows @ col.reshape(weight_rows.shape[1], ho * wo * n)  # (O, Ho Wo N)
+        if bias is not None:
+            y += bias[:, None]
+        return y.reshape(weight_rows.shape[0], ho, wo, n).transpose(3, 0, 1, 2)
+
+    def backward(self, gy):
+        x, weight_rows = self.inputs[:2]
+        wanted = self.needs_input_grad
+        gx = gw = None
+        gy_rows = channel_rows(gy)  # for both gradients: one copy at most, not two
+        if wanted[0]:
+            gy_chwn = from_channel_rows(gy_rows, self.out_size)  # a view of gy_rows
+            gx = ConvTransposeByColumns.apply(gy_chwn, weight_rows, **self.geometry())
+        if wanted[1]:
+            gw = matmul(gy_rows, transpose(self.columns(x), 0, 1))
+        return gx, gw, _bias_gradient(gy, wanted)
+
+
+class ConvTransposeByColumns(_ConvGeometry):
+    """The transposed convolution, y = col2im(W^T x): the adjoint of ConvByColumns with the
+    same geometry and weight rows, so each is the input gradient of the other:
+
+        y_pad[n, o, s*p + d*i, s*q + d*j] += sum over c of W[c, (o, t)] x[n, c, p, q]
+
+    x: (N, C, Ho, Wo) (out_size), weight_rows: (C, O T), bias: (O,), optional
+    -> y: (N, O, H, W) (image_size), plus b[o] at every pixel.
+    The columns W^T x are dropped once col2im has added them up; backward needs x only:
+        dL/dW = x im2col(gy)^T,   dL/dx = W im2col(gy) = ConvByColumns(gy, W),
+    and builds im2col(gy) once where both are wanted.
+    """
+
+    def forward(self, x, weight_rows, bias=None):
+        n, c, ho, wo = x.shape
+        x_rows = x.transpose(1, 2, 3, 0).reshape(c, ho * wo * n)
+        offsets = self.offsets()
+        col = weight_rows.T @ x_rows  # (O T, Ho Wo N)
+        col = col.reshape(weight_rows.shape[1] // len(offsets), len(offsets), ho, wo, n)
+        y = _col2im(col, offsets, self.image_size, self.stride, self.padding, self.dilation)
+        if bias is not None:
+            y += bias[:, None, None]
+        return y
+
+    def backward(self, gy):
+        x, weight_rows = self.inputs[:2]
+        wanted = self.needs_input_grad
+        gx = gw = None
+        if wanted[0] and wanted[1]:  # the two share the columns of gy
+            columns = self.columns(gy)
+            gx = from_channel_rows(matmul(weight_rows, columns), self.out_size)
+            gw = matmul(channel_rows(x), transpose(columns, 0, 1))
+        elif wanted[0]:
+            gx = ConvByColumns.apply(gy, weight_rows, **self.geometry())
+        elif wanted[1]:
+            gw = matmul(channel_rows(x), transpose(self.columns(gy), 0, 1))
+        return gx, gw, _bias_gradient(gy, wanted)
+
+
+def _bias_gradient(gy: Tensor, wanted: tuple) -> Tensor | None:
+    """dL/db = gy summed over (N, H, W), where a bias is the third input and is wanted."""
+    return gy.sum((0, 2, 3)) if len(wanted) == 3 and wanted[2] else None
+
+
+def conv_by_columns_composed(x: Tensor, weight_rows: Tensor, bias: Tensor | None = None, *,
+                             kernel_size: tuple, stride: tuple, padding: tuple,
+                             dilation: tuple, image_size: tuple, out_size: tuple,
+                             taps: tuple | None = None) -> Tensor:
+    """ConvByColumns.apply(x, weight_rows, bias, ...) composed of Im2col, a matmul and an
+    add, whose gradients come from the engine: the readable reference, which keeps the
+    columns (the matmul's input) and the product before the bias (the add's)."""
+    col = Im2col.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                       dilation=dilation, out_size=out_size, taps=taps)
+    (ho, wo), n = out_size, x.shape[0]
+    y = matmul(weight_rows, reshape(col, (weight_rows.shape[1], ho * wo * n)))
+    return _add_bias(from_channel_rows(y, out_size), bias)
+
+
+def conv_transpose_by_columns_composed(x: Tensor, weight_rows: Tensor,
+                                       bias: Tensor | None = None, *, kernel_size: tuple,
+                                       stride: tuple, padding: tuple, dilation: tuple,
+                                       image_size: tuple, out_size: tuple,
+                                       taps: tuple | None = None) -> Tensor:
+    """ConvTransposeByColumns.apply(x, weight_rows, bias, ...) composed of a matmul, Col2im
+    and an add: the readable reference, which keeps the columns W^T x."""
+    n, _, ho, wo = x.shape
+    count = len(_offsets(kernel_size, taps))
+    col = matmul(transpose(weight_rows, 0, 1), channel_rows(x))  # (O T, Ho Wo N)
+    out_channels = weight_rows.shape[1] // count
+    col_shape = (out_channels, count) if taps is not None else (out_channels, *kernel_size)
+    y = Col2im.apply(reshape(col, col_shape + (ho, wo, n)),
+                     image_shape=(n, out_channels, *image_size), stride=stride,
+                     padding=padding, dilation=dilation, taps=taps)
+    return _add_bias(y, bias)
 
 
 # ---------------------------------------------------------------- checks
@@ -228,19 +415,22 @@ def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
     return y if bias is None else y + reshape(bias, (1, bias.shape[0], 1, 1))
 
 
-def _same_padding(x: Tensor, kernel_size: tuple, stride: tuple, dilation: tuple) -> Tensor:
-    """Zero-pad x so that a stride-1 convolution keeps its size (PyTorch's padding='same').
-
-    The total padding is d (k - 1); when it is odd, the extra row/column goes
-    at the bottom/right, as in PyTorch.
+def _same_padding(x: Tensor, kernel_size: tuple, stride: tuple, dilation: tuple
+                  ) -> tuple[Tensor, tuple[int, int]]:
+    """x and the padding with which a stride-1 convolution keeps its size (PyTorch's
+    padding='same'): (x, (d (kh - 1) / 2, d (kw - 1) / 2)) where both totals d (k - 1) are
+    even; otherwise x zero-padded (the extra row/column at the bottom/right, as in
+    PyTorch) and (0, 0). Padding by the convolution itself keeps no padded copy of x.
     """
     if stride != (1, 1):
         raise ValueError(f"conv2d: padding='same' needs stride 1, got stride {stride}")
+    totals = [dilation[k] * (kernel_size[k] - 1) for k in range(2)]
+    if totals[0] % 2 == 0 and totals[1] % 2 == 0:
+        return x, (totals[0] // 2, totals[1] // 2)
     widths = []
-    for k in (1, 0):  # pad() takes the last dim first: (left, right, top, bottom)
-        total = dilation[k] * (kernel_size[k] - 1)
+    for total in reversed(totals):  # pad() takes the last dim first: (left, right, top, bottom)
         widths += [total // 2, total - total // 2]
-    return pad(x, widths) if any(widths) else x
+    return pad(x, widths), (0, 0)
 
 
 # ---------------------------------------------------------------- convolution
@@ -260,18 +450,17 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     out_channels, in_channels, kh, kw = weight.shape
     twin_padding = _twin_padding((kh, kw), padding, dilation)
     if stride == (1, 1) and out_channels < in_channels and twin_padding is not None:
-        y = _conv_transpose2d_by_col2im(x, flip_kernel(weight), stride, twin_padding, dilation,
-                                        out_size)
-    else:
-        y = _conv2d_by_im2col(x, weight, stride, padding, dilation, out_size)
-    return _add_bias(y, bias)
+        return _conv_transpose2d_by_col2im(x, flip_kernel(weight), stride, twin_padding,
+                                           dilation, out_size, bias)
+    return _conv2d_by_im2col(x, weight, stride, padding, dilation, out_size, bias)
 
 
 def _conv2d_arguments(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntPair,
                       padding: IntPair | str, dilation: IntPair, groups: int, op: str
                       ) -> tuple[Tensor, tuple, tuple, tuple, tuple]:
     """conv2d's checks, with clear errors naming `op`. Returns (x, stride, padding,
-    dilation, out_size), the settings as (height, width) pairs and x padded for 'same'."""
+    dilation, out_size), the settings as (height, width) pairs; for 'same', the padding
+    that keeps the size (x itself padded where that padding is uneven)."""
     check_image(x, op)
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected a 4-d weight (out_channels, in_channels, kh, kw), "
@@ -287,11 +476,11 @@ def _conv2d_arguments(x: Tensor, weight: Tensor, bias: Tensor | None, stride: In
     dilation = int_pair(dilation, "dilation", op)
     same = isinstance(padding, str) and padding == "same"
     if isinstance(padding, str) and padding in ("same", "valid"):
-        padding = 0  # 'same' pads x itself, below, once the settings are checked
+        padding = 0  # 'same' is worked out below, once the settings are checked
     padding = int_pair(padding, "padding", op)  # type: ignore[arg-type]
     check_geometry((kh, kw), stride, padding, dilation, op)
     if same:
-        x = _same_padding(x, (kh, kw), stride, dilation)
+        x, padding = _same_padding(x, (kh, kw), stride, dilation)
     out_size = checked_output_size(x.shape, (kh, kw), stride, padding, dilation, op)
     return x, stride, padding, dilation, out_size
 
@@ -318,25 +507,23 @@ def conv2d_on_taps(x: Tensor, weight: Tensor, taps: Sequence[tuple[int, int]],
             0 <= i < kh and 0 <= j < kw for i, j in taps):
         raise ValueError(f"{op}: taps must be distinct kernel offsets (i, j) with "
                          f"0 <= i < {kh} and 0 <= j < {kw}, at least one, got {taps}")
-    (ho, wo), n = out_size, x.shape[0]
     rows, cols = [i for i, _ in taps], [j for _, j in taps]
     weight_rows = reshape(weight[:, :, rows, cols], (out_channels, in_channels * len(taps)))
-    col = Im2col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
-                       dilation=dilation, out_size=out_size, taps=taps)  # (C, T, Ho, Wo, N)
-    y = matmul(weight_rows, reshape(col, (in_channels * len(taps), ho * wo * n)))
-    return _add_bias(permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2), bias)
+    inputs = (x, weight_rows) if bias is None else (x, weight_rows, bias)
+    return ConvByColumns.apply(*inputs, kernel_size=(kh, kw), stride=stride, padding=padding,
+                               dilation=dilation, image_size=x.shape[2:], out_size=out_size,
+                               taps=taps)
 
 
 def _conv2d_by_im2col(x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
-                      dilation: tuple, out_size: tuple) -> Tensor:
-    """conv2d without bias or checks: y = W col, col = im2col(x) (O, Ho, Wo) = out_size."""
+                      dilation: tuple, out_size: tuple, bias: Tensor | None = None
+                      ) -> Tensor:
+    """conv2d without checks: y = W col + b, col = im2col(x), (Ho, Wo) = out_size."""
     out_channels, in_channels, kh, kw = weight.shape
-    (ho, wo), n = out_size, x.shape[0]
-    col = Im2col.apply(x, kernel_size=(kh, kw), stride=stride, padding=padding,
-                       dilation=dilation, out_size=out_size)
-    col = reshape(col, (in_channels * kh * kw, ho * wo * n))
-    y = matmul(reshape(weight, (out_channels, in_channels * kh * kw)), col)  # (O, Ho*Wo*N)
-    return permute(reshape(y, (out_channels, ho, wo, n)), 3, 0, 1, 2)
+    weight_rows = reshape(weight, (out_channels, in_channels * kh * kw))
+    inputs = (x, weight_rows) if bias is None else (x, weight_rows, bias)
+    return ConvByColumns.apply(*inputs, kernel_size=(kh, kw), stride=stride, padding=padding,
+                               dilation=dilation, image_size=x.shape[2:], out_size=out_size)
 
 
 # ---------------------------------------------------------------- stride 1: the cheaper twin
@@ -464,20 +651,19 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     twin_padding = _twin_padding((kh, kw), padding, dilation)
     if (stride == (1, 1) and output_padding == (0, 0) and in_channels < out_channels
             and twin_padding is not None):
-        y = _conv2d_by_im2col(x, flip_kernel(weight), stride, twin_padding, dilation, out_size)
-    else:
-        y = _conv_transpose2d_by_col2im(x, weight, stride, padding, dilation, out_size)
-    return _add_bias(y, bias)
+        return _conv2d_by_im2col(x, flip_kernel(weight), stride, twin_padding, dilation,
+                                 out_size, bias)
+    return _conv_transpose2d_by_col2im(x, weight, stride, padding, dilation, out_size, bias)
 
 
 def _conv_transpose2d_by_col2im(x: Tensor, weight: Tensor, stride: tuple, padding: tuple,
-                                dilation: tuple, out_size: tuple) -> Tensor:
-    """conv_transpose2d without bias or checks: y = col2im(W^T x), (Ho, Wo) = out_size."""
+                                dilation: tuple, out_size: tuple, bias: Tensor | None = None
+                                ) -> Tensor:
+    """conv_transpose2d without checks: y = col2im(W^T x) + b, (Ho, Wo) = out_size.
+    (The geometry is that of the convolution it transposes, from out_size to x's size.)"""
     in_channels, out_channels, kh, kw = weight.shape
-    n, _, h, w = x.shape
-    x_rows = reshape(permute(x, 1, 2, 3, 0), (in_channels, h * w * n))
     weight_rows = reshape(weight, (in_channels, out_channels * kh * kw))
-    col = matmul(transpose(weight_rows, 0, 1), x_rows)  # (C_out*kh*kw, H*W*N)
-    col = reshape(col, (out_channels, kh, kw, h, w, n))
-    return Col2im.apply(col, image_shape=(n, out_channels) + tuple(out_size), stride=stride,
-                        padding=padding, dilation=dilation)
+    inputs = (x, weight_rows) if bias is None else (x, weight_rows, bias)
+    return ConvTransposeByColumns.apply(*inputs, kernel_size=(kh, kw), stride=stride,
+                                        padding=padding, dilation=dilation,
+                                        image_size=tuple(out_size), out_size=x.shape[2:])
