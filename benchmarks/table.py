@@ -1,7 +1,7 @@
 """Every book model's training step, minigen beside its PyTorch twin, in one table.
 
     python -m benchmarks              # every row, at 1 and 2 threads (about 20 minutes)
-    python -m benchmarks --quick      # a few rows, 1 and 2 threads (about a minute)
+    python -m benchmarks --quick      # six rows, 1 and 2 threads (about 3 minutes)
     python -m benchmarks --rows vae,gpt --threads 2 --repeats 20
 
 Each row is one training step as the model's own train_step does it (forward, loss,
@@ -359,7 +359,7 @@ def table_line(result: dict) -> str:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="only the rows marked quick, 5 repeats (about a minute)")
+                        help="only the rows marked quick, 5 repeats (about 3 minutes)")
     parser.add_argument("--rows", default=None,
                         help=f"comma-separated rows (default all): {', '.join(ROWS)}")
     parser.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
