@@ -64,3 +64,29 @@ def test_an_unknown_row_is_named_in_the_error(capsys):
     with pytest.raises(SystemExit):
         table.main(["--rows", "vae,nosuchmodel"])
     assert "nosuchmodel" in capsys.readouterr().err
+
+
+def test_the_op_profile_counts_each_op_once_and_puts_the_engine_back():
+    """benchmarks/profile.py on a step of known ops: x * w, then sum, then backward. The
+    forward pass applies Mul and Sum once each; the sweep runs both backwards, and Sum's
+    backward applies its own ops (charged to backward). Exclusive times add up to no more
+    than the wall clock, and Function.apply is the engine's own again afterwards."""
+    import minigen as mg
+    from benchmarks import profile
+    from minigen import autograd
+    apply_before, run_backward_before = autograd.Function.apply, autograd._run_backward
+    w = mg.tensor(np.ones(1000, dtype=np.float32), requires_grad=True)
+    x = mg.tensor(np.arange(1000, dtype=np.float32))
+
+    def step():
+        (x * w).sum().backward()
+
+    timer, total = profile.profile(step, steps=3, warmup=1)
+    assert timer.calls[("Mul", "forward")] == 3 and timer.calls[("Sum", "forward")] == 3
+    assert timer.calls[("Mul", "backward")] >= 3 and timer.calls[("Sum", "backward")] == 3
+    assert 0 < sum(timer.seconds.values()) <= total
+    report = profile.report(timer, total, steps=3, top=5)
+    assert "Mul" in report and "outside ops" in report
+    assert autograd.Function.apply == apply_before
+    assert autograd._run_backward is run_backward_before
+    np.testing.assert_array_equal(w.grad.numpy(), 4 * x.numpy())  # 4 steps' gradients

@@ -329,3 +329,52 @@ def test_group_norm_module_and_errors(device):
         nn.GroupNorm(3, 4)
     with pytest.raises(ValueError, match="num_groups=3"):
         F.group_norm(mg.randn(2, 4, 5, device=device), 3)
+
+
+# ---------------------------------------------------------------- the fused node
+
+
+@pytest.mark.parametrize("dims", [(0, 2, 3), (1, 2, 3), (3,), (0,)])
+@fixture_ok
+@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from([np.float32, np.float64]))
+def test_normalize_equals_its_composed_reference(device, dims, seed, dtype):
+    """Normalize, the one-node x_hat every norm uses, against _normalize_composed: the same
+    forward values and statistics to the last bit in both dtypes (it does the same
+    operations in the same order), and in float64 the same gradient to rounding, on random
+    inputs with a random gradient. (In float32 the two gradients round differently, by up
+    to eps32 |g| / std: with 2 values per mean, std can be small.)"""
+    from minigen.nn.normalization import _normalize, _normalize_composed
+    rng = np.random.default_rng(seed)
+    x0 = rng.normal(1.0, 3.0, (3, 4, 5, 2)).astype(dtype)
+    g = t(rng.normal(size=x0.shape).astype(dtype), device)
+    fused_x, composed_x = t(x0, device, True), t(x0, device, True)
+    fused, composed = _normalize(fused_x, dims, EPS), _normalize_composed(composed_x, dims, EPS)
+    for a, b in zip(fused, composed):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    if dtype == np.float64:
+        (fused_grad,) = mg.grad(fused[0], fused_x, g)
+        (composed_grad,) = mg.grad(composed[0], composed_x, g)
+        # each is a difference of terms of size |g| / std, which may cancel to almost 0
+        # (with 2 values per mean, x_hat is +-1 whatever x is): rounding is relative to them
+        scale = np.abs(g.numpy()).max() / np.sqrt(fused[2].numpy() + EPS).min()
+        np.testing.assert_allclose(fused_grad.numpy(), composed_grad.numpy(), rtol=1e-12,
+                                   atol=1e-14 * scale)
+
+
+def test_normalize_is_one_node_and_its_first_order_backward_makes_no_graph(device):
+    """A batch norm's x_hat is one Normalize node; without create_graph its backward is
+    array work (no ops recorded); with create_graph it is built of ops and gradgradcheck
+    (above) holds."""
+    from minigen.nn.normalization import Normalize, _normalize
+    rng = np.random.default_rng(0)
+    x = t(rng.normal(size=(4, 3, 2, 2)), device, True)
+    weights = t(rng.normal(size=(4, 3, 2, 2)), device)
+    x_hat, mean, var = _normalize(x, (0, 2, 3), EPS)
+    assert isinstance(x_hat.creator, Normalize) and x_hat.creator.inputs == (x,)
+    assert mean.creator is None and var.creator is None
+    loss = (x_hat * x_hat * weights).sum()
+    (plain,) = mg.grad(loss, x, retain_graph=True)
+    assert plain.creator is None
+    (kept,) = mg.grad(loss, x, create_graph=True)
+    assert kept.creator is not None
+    np.testing.assert_allclose(plain.numpy(), kept.numpy(), rtol=1e-12, atol=1e-14)

@@ -60,7 +60,14 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 def silu(x: Tensor) -> Tensor:
-    """silu(x) = x * sigmoid(x), also called swish (the book's EBM uses it)."""
+    """silu(x) = x * sigmoid(x), also called swish (the book's EBM uses it): one node,
+    arithmetic.Silu, whose backward is one pass; silu_composed is the readable twin."""
+    return arithmetic.silu(x)
+
+
+def silu_composed(x: Tensor) -> Tensor:
+    """silu as two ops, x * sigmoid(x), whose gradient the engine composes: the reference
+    the tests hold arithmetic.Silu to."""
     return x * sigmoid(x)
 
 
@@ -74,6 +81,12 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         return 0.5 * x * (1.0 + tanh(inner))
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return arithmetic.gelu(x)  # one node; gelu_composed below is the same in five ops
+
+
+def gelu_composed(x: Tensor) -> Tensor:
+    """gelu(x) = x/2 (1 + erf(x / sqrt 2)) composed of ops, whose gradient the engine
+    composes: the reference the tests hold arithmetic.Gelu to."""
     return 0.5 * x * (1.0 + arithmetic.erf(x * (1.0 / math.sqrt(2.0))))
 
 

@@ -20,7 +20,8 @@ import math
 from typing import Any, Sequence
 
 from minigen import backend
-from minigen.autograd import Tensor
+from minigen.autograd import Function, Tensor, is_grad_enabled
+from minigen.backend import get_array_module
 from minigen.nn import init
 from minigen.nn.module import Module, Parameter, check_sizes
 from minigen.ops.arithmetic import sqrt
@@ -32,12 +33,82 @@ from minigen.ops.linalg import check_dtype_and_device
 def _normalize(x: Tensor, dims: tuple, eps: float) -> tuple[Tensor, Tensor, Tensor]:
     """x_hat = (x - mean) / sqrt(var + eps) over `dims`, with the biased variance.
 
-    Returns (x_hat, mean, var); mean and var keep the reduced dims (size 1).
+    Returns (x_hat, mean, var); mean and var keep the reduced dims (size 1) and are
+    constants (no gradient flows through them: they are only read, for running stats).
+    One node, Normalize; _normalize_composed is the same composed of ops.
     """
+    statistics: dict = {}
+    x_hat = Normalize.apply(x, dims=dims, eps=eps, statistics=statistics)
+    return x_hat, Tensor._from_op(statistics["mean"], None), \
+        Tensor._from_op(statistics["var"], None)
+
+
+def _normalize_composed(x: Tensor, dims: tuple, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """_normalize composed of ops (mean, sub, mul, add, sqrt, div), whose gradient, and the
+    gradient of that, the engine composes: the readable version, and the reference the
+    tests hold Normalize to. mean and var here are in the graph."""
     mean = x.mean(dims, keepdim=True)
     centred = x - mean
     var = (centred * centred).mean(dims, keepdim=True)
     return centred / sqrt(var + eps), mean, var
+
+
+class Normalize(Function):
+    """x_hat = (x - mean) / sqrt(var + eps) over `dims` as one node.
+
+    Composed (_normalize_composed), a batch norm is nine ops whose backward runs about
+    twenty over the whole input. With y = x_hat, n the count over `dims`, and the means
+    taken over `dims`, the gradient has a closed form:
+        dL/dx = (g - mean(g) - y mean(g y)) / sqrt(var + eps),   g = dL/dy,
+    (the mean's path gives -mean(g), the variance's -y mean(g y)), which backward
+    computes in one pass of array work, keeping only y and sqrt(var + eps) from forward.
+    Where the gradient is itself differentiated (create_graph), backward builds the same
+    formula from Tensor ops on the composed x_hat, so every higher order is exact.
+    statistics: a dict that forward fills with the arrays 'mean' and 'var' (kept dims),
+    for a batch norm's running estimates.
+    """
+
+    dims: tuple
+    eps: float
+    statistics: dict | None = None
+
+    def forward(self, x):
+        # the composed version's operations in its order, so the values are the same
+        mean = x.sum(axis=self.dims, keepdims=True)
+        mean /= _count(x.shape, self.dims)
+        centred = x - mean
+        var = (centred * centred).sum(axis=self.dims, keepdims=True)
+        var /= _count(x.shape, self.dims)
+        self.std = get_array_module(x).sqrt(var + self.eps)
+        centred /= self.std
+        if self.statistics is not None:
+            self.statistics.update(mean=mean, var=var)
+        self.statistics = None  # the caller's dict is not kept with the graph
+        return centred
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        dims = self.dims
+        if is_grad_enabled():  # the gradient will be differentiated: keep it in the graph
+            y, _, var = _normalize_composed(x, dims, self.eps)
+            return (gy - gy.mean(dims, keepdim=True)
+                    - y * (gy * y).mean(dims, keepdim=True)) / sqrt(var + self.eps)
+        y, g, count = self._output_data, gy.data, _count(x.shape, dims)
+        xp = get_array_module(g)
+        mean_g = g.sum(axis=dims, keepdims=True)
+        mean_g /= count
+        g_y = g * y
+        mean_g_y = g_y.sum(axis=dims, keepdims=True)
+        mean_g_y /= count
+        gx = xp.multiply(y, mean_g_y, out=g_y)  # y mean(g y), in g_y's memory
+        xp.subtract(g, gx, out=gx)
+        gx -= mean_g
+        gx /= self.std
+        return Tensor._from_op(gx, None)
+
+
+def _count(shape: tuple, dims: tuple) -> int:
+    return math.prod(shape[d] for d in dims)
 
 
 def _channel_shape(x: Tensor) -> tuple:
