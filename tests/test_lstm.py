@@ -205,3 +205,70 @@ def test_bad_input_gets_a_clear_error():
         nn.LSTMCell(3, 4)(mg.randn(2, 5))
     with pytest.raises(ValueError, match=r"c_0 should have shape \(2, 4\)"):
         nn.LSTMCell(3, 4)(mg.randn(2, 3), (mg.zeros(2, 4), mg.zeros(2, 5)))
+
+
+# ---------------------------------------------------------------- the fused recurrence
+
+
+def _recurrence_inputs(rng, length=5, n=3, hidden=4, dtype=np.float64):
+    return [rng.normal(size=(length, n, 4 * hidden)), 0.5 * rng.normal(size=(hidden, 4 * hidden)),
+            rng.normal(size=(n, hidden)), rng.normal(size=(n, hidden))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_recurrence_equals_the_composed_loop(device, dtype):
+    """LSTMRecurrence (one node: the loop on arrays, backpropagation through time by hand)
+    against recurrence_composed (the same loop in ops, unrolled by autograd): the same
+    outputs to the last bit (the same operations in the same order), and the same
+    gradients of all four inputs to rounding."""
+    from minigen.nn.recurrent import LSTMRecurrence, recurrence_composed
+    rng = np.random.default_rng(0)
+    arrays = [a.astype(dtype) for a in _recurrence_inputs(rng)]
+    fused_in = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    composed_in = [mg.tensor(a, device=device, requires_grad=True) for a in arrays]
+    fused, composed = LSTMRecurrence.apply(*fused_in), recurrence_composed(*composed_in)
+    np.testing.assert_array_equal(fused.numpy(), composed.numpy())
+    g = mg.tensor(rng.normal(size=fused.shape).astype(dtype), device=device)
+    tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
+    for a, b in zip(mg.grad(fused, fused_in, g), mg.grad(composed, composed_in, g)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), **tol)
+
+
+def test_the_fused_recurrence_gradchecks_to_second_order():
+    """First order by the hand-written BPTT; second order (create_graph) through the
+    composed loop; both against central differences."""
+    from minigen.gradcheck import gradgradcheck
+    from minigen.nn.recurrent import LSTMRecurrence
+    rng = np.random.default_rng(1)
+    inputs = [mg.tensor(a, requires_grad=True)
+              for a in _recurrence_inputs(rng, length=3, n=2, hidden=2)]
+    assert gradcheck(LSTMRecurrence.apply, inputs)
+    assert gradgradcheck(LSTMRecurrence.apply, inputs)
+
+
+def test_lstm_runs_the_fused_recurrence_and_a_students_cell_in_its_place(monkeypatch):
+    """nn.LSTM's loop is one LSTMRecurrence node while the library's lstm_cell_update is
+    in place; with another cell in its place (what `--student` installs) it runs the
+    composed loop, so the student's cell is the one that computes, and gives the same."""
+    from minigen.nn import recurrent
+    lstm = nn.LSTM(3, 4).double()
+    x = mg.tensor(np.random.default_rng(2).normal(size=(5, 2, 3)))
+    output, (h_n, c_n) = lstm(x)
+    node = output.creator
+    while node is not None and not isinstance(node, recurrent.LSTMRecurrence):
+        node = node.inputs[0].creator
+    assert isinstance(node, recurrent.LSTMRecurrence)
+    calls = []
+
+    def students_cell(gates, c):  # the library's equations, as a student might write them
+        calls.append(1)
+        hidden = c.shape[-1]
+        i, f, g, o = (gates[..., k * hidden:(k + 1) * hidden] for k in range(4))
+        c = mg.sigmoid(f) * c + mg.sigmoid(i) * mg.tanh(g)
+        return mg.sigmoid(o) * mg.tanh(c), c
+
+    monkeypatch.setattr(recurrent, "lstm_cell_update", students_cell)
+    output_2, (h_2, c_2) = lstm(x)
+    assert len(calls) == 5  # one call a step
+    assert_close("output", output_2, output, rtol=1e-12, atol=1e-14)
+    assert_close("c_n", c_2, c_n, rtol=1e-12, atol=1e-14)

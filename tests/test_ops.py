@@ -891,6 +891,24 @@ def test_repeated_index_accumulates(device: str) -> None:
     np.testing.assert_array_equal(gx.numpy(), [1101.0, 0.0, 10.0])
 
 
+@with_device
+@given(data=st.data())
+def test_rows_picked_by_an_integer_array_get_the_sum_of_their_gradients(device: str,
+                                                                        data) -> None:
+    """An embedding's backward (x[ids], ids an integer array, with repeats and negative
+    ids): each row of x gets the sum of the gradients of every pick of it, as np.add.at
+    gives. (On NumPy GetItemGrad sums by sorting, not with np.add.at.)"""
+    rows = data.draw(st.integers(1, 6), label="rows")
+    x = Tensor(np.zeros((rows, 3)), device=device, requires_grad=True)
+    ids = data.draw(hnp.arrays(np.int64, data.draw(hnp.array_shapes(max_dims=2, max_side=6)),
+                               elements=st.integers(-rows, rows - 1)), label="ids")
+    g = data.draw(arrays(ids.shape + (3,), floats(-2, 2)), label="g")
+    (gx,) = mg.grad(x[ids], x, Tensor(g, device=device))
+    expected = np.zeros((rows, 3))
+    np.add.at(expected, ids, g)
+    np.testing.assert_allclose(gx.numpy(), expected, rtol=1e-12, atol=1e-14)
+
+
 # ----- joining and splitting
 
 

@@ -25,14 +25,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from minigen.autograd import Tensor
+from minigen.autograd import Function, Tensor, grad, is_grad_enabled
+from minigen.backend import get_array_module
 from minigen.creation import zeros
 from minigen.nn import functional as F
 from minigen.nn import init
 from minigen.nn.dropout import dropout as dropout_fn
 from minigen.nn.layers import _empty_parameter
 from minigen.nn.module import Module, check_sizes
-from minigen.ops.arithmetic import sigmoid, tanh
+from minigen.ops.arithmetic import _sigmoid_array, sigmoid, tanh
 from minigen.ops.shape import stack
 
 State = tuple[Tensor, Tensor]
@@ -57,6 +58,125 @@ def lstm_cell_update(gates: Tensor, c: Tensor) -> State:
     h = o * tanh(c)
     return h, c
     ### END EXERCISE
+
+
+# lstm_cell_update's code as the library wrote it: while it is in place, nn.LSTM may run
+# LSTMRecurrence, which does the same arithmetic on arrays; a student's version installed
+# by `--student` (minigen.exercises) has other code, and nn.LSTM then runs it.
+_LIBRARY_CELL_CODE = lstm_cell_update.__code__
+
+
+def recurrence_composed(from_inputs: Tensor, recurrent: Tensor, h: Tensor,
+                        c: Tensor) -> Tensor:
+    """The recurrent half of one LSTM layer, step by step in ops (autograd unrolls it):
+
+        gates_t = from_inputs[t] + h_{t-1} @ recurrent
+        h_t, c_t = lstm_cell_update(gates_t, c_{t-1})
+
+    from_inputs: (L, N, 4H), x_t W_ih^T + b_ih + b_hh for every step; recurrent: (H, 4H),
+    W_hh^T; h, c: (N, H), the state before step 1. Returns (L + 1, N, H): h_1 ... h_L,
+    then c_L. LSTMRecurrence is the same as one node."""
+    outputs = []
+    for t in range(from_inputs.shape[0]):
+        gates = from_inputs[t] + h @ recurrent  # (N, 4H): i, f, g, o side by side
+        h, c = lstm_cell_update(gates, c)
+        outputs.append(h)
+    return stack(outputs + [c])
+
+
+class LSTMRecurrence(Function):
+    """recurrence_composed as one node, with backpropagation through time written out.
+
+    Composed, a layer of L steps is about 60 L ops in the graph (a GPT step's worth of
+    them for every 20 characters), each a small array and a few microseconds of Python.
+    Here forward runs the same loop on arrays and keeps, per step, the gates after their
+    sigmoid / tanh, c_t and tanh(c_t); backward walks the steps from the last, with
+    dh_t = dL/dh_t (from the output, plus from step t + 1) and dc_t likewise:
+
+        do = dh tanh(c_t)          dc = dc_t + dh o (1 - tanh(c_t)^2)
+        di = dc g,  dg = dc i,  df = dc c_{t-1},   dc_{t-1} = dc f
+        da = (di i (1 - i), df f (1 - f), dg (1 - g^2), do o (1 - o))   (pre-activations)
+        dL/dfrom_inputs[t] = da,   dh_{t-1} += da @ recurrent^T,
+
+    and the weights' gradient is one product at the end: sum over t of h_{t-1}^T da_t.
+    Where the gradient is itself differentiated (create_graph), backward differentiates
+    recurrence_composed instead, so higher orders are exact.
+    Inputs and output as recurrence_composed's: (L + 1, N, H), h_1 ... h_L then c_L.
+    """
+
+    def forward(self, from_inputs, recurrent, h, c):
+        xp = get_array_module(from_inputs)
+        length, n, four_h = from_inputs.shape
+        hidden = four_h // 4
+        out = xp.empty((length + 1, n, hidden), dtype=from_inputs.dtype)
+        gates = xp.empty_like(from_inputs)  # per step: i, f, g, o after sigmoid / tanh
+        cells = xp.empty((length + 1, n, hidden), dtype=from_inputs.dtype)  # c_0 ... c_L
+        tanh_cells = xp.empty((length, n, hidden), dtype=from_inputs.dtype)
+        cells[0] = c
+        for t in range(length):
+            a = h @ recurrent
+            a += from_inputs[t]
+            step = gates[t]
+            step[...] = _sigmoid_array(xp, a)  # i, f and o (g's quarter is overwritten)
+            xp.tanh(a[:, 2 * hidden:3 * hidden], out=step[:, 2 * hidden:3 * hidden])
+            i, f, g, o = (step[:, k * hidden:(k + 1) * hidden] for k in range(4))
+            c = xp.multiply(f, c, out=cells[t + 1])
+            c += i * g
+            tanh_c = xp.tanh(c, out=tanh_cells[t])
+            h = xp.multiply(o, tanh_c, out=out[t])
+        out[length] = c
+        # what backward multiplies by, for all steps at once: each gate's derivative by
+        # its pre-activation (s (1 - s) for a sigmoid, 1 - g^2 for g) and dh_t/dc_t
+        slopes = 1.0 - gates
+        slopes *= gates  # s (1 - s), right for i, f and o
+        g, g_slope = gates[..., 2 * hidden:3 * hidden], slopes[..., 2 * hidden:3 * hidden]
+        xp.multiply(g, g, out=g_slope)
+        xp.subtract(1.0, g_slope, out=g_slope)  # 1 - g^2
+        cell_slope = tanh_cells * tanh_cells  # o (1 - tanh(c)^2)
+        xp.subtract(1.0, cell_slope, out=cell_slope)
+        cell_slope *= gates[..., 3 * hidden:]
+        self.gates, self.cells, self.tanh_cells = gates, cells, tanh_cells
+        self.slopes, self.cell_slope = slopes, cell_slope
+        return out
+
+    def backward(self, gy):
+        from_inputs, recurrent, h_0, c_0 = self.inputs
+        wanted = self.needs_input_grad
+        if is_grad_enabled():  # the gradient will be differentiated: keep it in the graph
+            inputs = [x for x, w in zip(self.inputs, wanted) if w]
+            grads = iter(grad(recurrence_composed(*self.inputs), inputs, gy,
+                              create_graph=True))
+            return tuple(next(grads) if w else None for w in wanted)
+        xp = get_array_module(gy.data)
+        g_out = gy.data
+        length, n, four_h = from_inputs.shape
+        hidden = four_h // 4
+        w_t = recurrent.data.T  # (4H, H)
+        d_pre = xp.empty((length, n, four_h), dtype=g_out.dtype)  # dL/d(gates before act.)
+        dh = xp.zeros((n, hidden), dtype=g_out.dtype)
+        dc = g_out[length].copy()
+        for t in range(length - 1, -1, -1):
+            dh += g_out[t]
+            gates = self.gates[t]
+            d = d_pre[t]
+            d_i, d_f, d_g, d_o = (d[:, k * hidden:(k + 1) * hidden] for k in range(4))
+            xp.multiply(dh, self.tanh_cells[t], out=d_o)  # dL/do
+            dh *= self.cell_slope[t]
+            dc += dh  # dL/dc_t: from c_{t+1} and from h_t = o tanh(c_t)
+            xp.multiply(dc, gates[:, 2 * hidden:3 * hidden], out=d_i)  # dL/di = dc g
+            xp.multiply(dc, self.cells[t], out=d_f)  # dL/df = dc c_{t-1}
+            xp.multiply(dc, gates[:, :hidden], out=d_g)  # dL/dg = dc i
+            dc *= gates[:, hidden:2 * hidden]  # dL/dc_{t-1} = dc f
+            d *= self.slopes[t]  # through each gate's sigmoid or tanh
+            dh = xp.matmul(d, w_t, out=dh)  # dL/dh_{t-1}, from the gates of step t
+        results = [Tensor._from_op(d_pre, None) if wanted[0] else None, None,
+                   Tensor._from_op(dh, None) if wanted[2] else None,
+                   Tensor._from_op(dc, None) if wanted[3] else None]
+        if wanted[1]:  # sum over t of h_{t-1}^T d_pre[t], one product over all steps
+            h_prev = xp.concatenate([h_0.data[None], self._output_data[:length - 1]])
+            results[1] = Tensor._from_op(
+                h_prev.reshape(-1, hidden).T @ d_pre.reshape(-1, four_h), None)
+        return tuple(results)
 
 
 def _reset_uniform(module: Module, hidden_size: int) -> None:
@@ -200,18 +320,18 @@ class LSTM(Module):
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
             h, c = h_0[layer], c_0[layer]
-            outputs = []
             # the inputs' share of all four gates at every step, in one matrix product,
-            # with both biases (so their gradients are summed once, not once a step);
-            # backward adds each step's slice of its gradient in place, not L whole arrays
+            # with both biases (so their gradients are summed once, not once a step)
             bias = None if bias_ih is None else bias_ih + bias_hh
             from_inputs = F.linear(x, weight_ih, bias)  # (L, N, 4H)
             recurrent = weight_hh.transpose(0, 1)  # (H, 4H), once: h W_hh^T = h @ recurrent
-            for t in range(length):
-                gates = from_inputs[t] + h @ recurrent  # (N, 4H): i, f, g, o side by side
-                h, c = lstm_cell_update(gates, c)
-                outputs.append(h)
-            x = stack(outputs)  # (L, N, H): this layer's h_t, the next layer's input
+            # the loop over time steps: recurrence_composed is the readable one, and
+            # LSTMRecurrence the same as one node (unless a student's cell is in place)
+            if lstm_cell_update.__code__ is _LIBRARY_CELL_CODE:
+                steps = LSTMRecurrence.apply(from_inputs, recurrent, h, c)
+            else:
+                steps = recurrence_composed(from_inputs, recurrent, h, c)
+            x, h, c = steps[:length], steps[length - 1], steps[length]  # x: (L, N, H)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = dropout_fn(x, self.dropout)
             h_n.append(h)
@@ -252,4 +372,4 @@ class LSTM(Module):
         return h, c
 
 
-__all__ = ["LSTM", "LSTMCell", "lstm_cell_update"]
+__all__ = ["LSTM", "LSTMCell", "LSTMRecurrence", "lstm_cell_update", "recurrence_composed"]
