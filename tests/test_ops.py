@@ -7,6 +7,7 @@ Inputs keep away from kinks, as minitorch's strategies do: relu and abs at 0, lo
 sqrt near 0, clamp at its bounds, and ties in max/min (ties get their own tests).
 """
 import math
+import operator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -907,6 +908,26 @@ def test_rows_picked_by_an_integer_array_get_the_sum_of_their_gradients(device: 
     expected = np.zeros((rows, 3))
     np.add.at(expected, ids, g)
     np.testing.assert_allclose(gx.numpy(), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/"])
+def test_operands_in_two_memory_orders_give_the_same_values(op) -> None:
+    """A conv's output, a view of a (C, H, W, N) array, meets a C-ordered array of the same
+    shape: the op copies one into the other's order first (arithmetic._in_one_order, for
+    speed). Either way round, and for a non-contiguous slice, the values are NumPy's."""
+    from minigen.ops.arithmetic import _in_one_order, _memory_order
+    rng = np.random.default_rng(0)
+    permuted = rng.uniform(1, 2, (8, 16, 16, 64)).transpose(3, 0, 1, 2)  # (N, C, H, W) view
+    ordered = rng.uniform(1, 2, permuted.shape)
+    sliced = rng.uniform(1, 2, (64, 8, 16, 32))[..., ::2]
+    apply = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}[op]
+    for a, b in [(permuted, ordered), (ordered, permuted), (sliced, permuted),
+                 (permuted, permuted)]:
+        np.testing.assert_array_equal(apply(Tensor(a), Tensor(b)).numpy(), apply(a, b))
+        a2, b2 = _in_one_order(a, b)
+        np.testing.assert_array_equal(a2, a)
+        np.testing.assert_array_equal(b2, b)
+        assert _memory_order(a2) == _memory_order(b2)
 
 
 # ----- joining and splitting

@@ -6,6 +6,7 @@ be differentiated again.
 """
 from __future__ import annotations
 
+import builtins
 import math
 from typing import Any
 
@@ -54,8 +55,45 @@ def _check_broadcast(op: str | type[Function], a: Tensor, b: Tensor) -> None:
 # ---------------------------------------------------------------- binary
 
 
+# ---------------------------------------------------------------- memory order
+
+
+def _memory_order(x: np.ndarray) -> tuple:
+    """x's dims (those longer than 1) from the largest stride to the smallest."""
+    return tuple(sorted((d for d in range(x.ndim) if x.shape[d] > 1),
+                        key=lambda d: -builtins.abs(x.strides[d])))
+
+
+def _in_one_order(a, b):
+    """a and b, with one copied into the other's memory order where the two differ.
+
+    NumPy walks two operands in one order. A conv's output is a view of an (O, Ho, Wo, N)
+    array (ops/conv.py), while its gradient, a dropout mask and most other arrays are
+    (N, C, H, W) in C order; a product of two such (128, 64, 16, 16) arrays strides
+    through memory at every element and took 15 ms, where the same product in one order
+    takes 0.6 ms. Copying the C-ordered one into the other's order first (empty_like
+    keeps it) takes 2.4 ms. In a DCGAN step (dropout masks, gradients meeting conv
+    outputs) the products went from 280 to 65 ms, the whole step from 1.21 to 0.79 s at
+    1 thread. Only for NumPy arrays of the same shape, large enough for it to matter.
+    """
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.shape != b.shape
+            or a.size < 65536):
+        return a, b
+    a_order, b_order = _memory_order(a), _memory_order(b)
+    if a_order == b_order:
+        return a, b
+    if b.flags.c_contiguous:  # b in a's order
+        b_like_a = np.empty_like(a)
+        b_like_a[...] = b
+        return a, b_like_a
+    a_like_b = np.empty_like(b)
+    a_like_b[...] = a
+    return a_like_b, b
+
+
 class Add(Function):
     def forward(self, a, b):
+        a, b = _in_one_order(a, b)
         return a + b
 
     def backward(self, gy):
@@ -67,6 +105,7 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
+        a, b = _in_one_order(a, b)
         return a - b
 
     def backward(self, gy):
@@ -80,6 +119,7 @@ class Mul(Function):
     """y = a * b elementwise; a and b broadcast like NumPy arrays."""
 
     def forward(self, a, b):
+        a, b = _in_one_order(a, b)
         return a * b
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -100,6 +140,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
+        a, b = _in_one_order(a, b)
         return a / b
 
     def backward(self, gy):
