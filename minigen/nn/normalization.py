@@ -24,7 +24,7 @@ from minigen.autograd import Function, Tensor, is_grad_enabled
 from minigen.backend import get_array_module
 from minigen.nn import init
 from minigen.nn.module import Module, Parameter, check_sizes
-from minigen.ops.arithmetic import sqrt
+from minigen.ops.arithmetic import _in_one_order, sqrt
 from minigen.ops.linalg import check_dtype_and_device
 
 # ---------------------------------------------------------------- functional forms
@@ -94,6 +94,7 @@ class Normalize(Function):
             return (gy - gy.mean(dims, keepdim=True)
                     - y * (gy * y).mean(dims, keepdim=True)) / sqrt(var + self.eps)
         y, g, count = self._output_data, gy.data, _count(x.shape, dims)
+        y, g = _in_one_order(y, g)  # a conv's output meets a C-ordered gradient: see there
         xp = get_array_module(g)
         mean_g = g.sum(axis=dims, keepdims=True)
         mean_g /= count
