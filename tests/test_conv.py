@@ -685,3 +685,18 @@ def test_a_convolution_keeps_its_input_not_its_columns():
     held = held_arrays(composed)
     assert max(a.size for a in held) == columns
     assert sum(a.size == composed.numel() for a in held) == 2
+
+
+def test_the_weight_gradients_product_is_the_same_either_way_round():
+    """_rows_times_columns, rows @ columns^T, computed as (columns @ rows^T)^T where the rows
+    are fewer and the product long (for OpenBLAS's speed): the same values, and the same
+    gradients to second order, on both branches."""
+    from minigen.gradcheck import gradgradcheck
+    from minigen.ops.conv import _rows_times_columns
+    rng = np.random.default_rng(0)
+    for a, k, b in [(2, 64, 3), (3, 64, 2), (2, 5, 3)]:  # swapped, plain (a > b), plain (short)
+        rows, columns = rng.normal(size=(a, k)), rng.normal(size=(b, k))
+        out = _rows_times_columns(mg.tensor(rows), mg.tensor(columns))
+        np.testing.assert_allclose(out.numpy(), rows @ columns.T, rtol=1e-12, atol=1e-13)
+        inputs = [mg.tensor(rows, requires_grad=True), mg.tensor(columns, requires_grad=True)]
+        assert gradgradcheck(_rows_times_columns, inputs)
