@@ -24,8 +24,8 @@ pushes the energy of real data down and that of the model's own samples up.
 
 The book trains 60 epochs of all 60,000 digits, batches of 128, each with 60 Langevin
 steps: days on a 2-core CPU, where one such training step takes seconds. By default
-this lesson is sized down to about 6 minutes (6:15 measured at 1 thread on a busy
-2-core machine): 500 steps of batches of 64 (32,000 digits, one epoch), 20 Langevin
+this lesson is sized down to about 2 minutes (1:53 measured on an idle 2-core
+machine; 6:15 at 1 thread on a busy one, before the fused activations): 500 steps of batches of 64 (32,000 digits, one epoch), 20 Langevin
 steps each, Adam 5e-4 (the book: 1e-4); the toy, sections 1-3, takes under a minute of
 that (23 to 35 s measured at 1 thread on a shared machine). --full runs the book's
 setting. Exercises ch07.1-2 (lessons/README.md) ask you to write the Langevin step and
