@@ -74,11 +74,12 @@ class Normalize(Function):
 
     def forward(self, x):
         # the composed version's operations in its order, so the values are the same
+        count = _count(x.shape, self.dims)
         mean = x.sum(axis=self.dims, keepdims=True)
-        mean /= _count(x.shape, self.dims)
+        mean /= count
         centred = x - mean
         var = (centred * centred).sum(axis=self.dims, keepdims=True)
-        var /= _count(x.shape, self.dims)
+        var /= count
         self.std = get_array_module(x).sqrt(var + self.eps)
         centred /= self.std
         if self.statistics is not None:

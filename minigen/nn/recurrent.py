@@ -129,8 +129,9 @@ class LSTMRecurrence(Function):
         # its pre-activation (s (1 - s) for a sigmoid, 1 - g^2 for g) and dh_t/dc_t
         slopes = 1.0 - gates
         slopes *= gates  # s (1 - s), right for i, f and o
-        g, g_slope = gates[..., 2 * hidden:3 * hidden], slopes[..., 2 * hidden:3 * hidden]
-        xp.multiply(g, g, out=g_slope)
+        every_g = gates[..., 2 * hidden:3 * hidden]
+        g_slope = slopes[..., 2 * hidden:3 * hidden]
+        xp.multiply(every_g, every_g, out=g_slope)
         xp.subtract(1.0, g_slope, out=g_slope)  # 1 - g^2
         cell_slope = tanh_cells * tanh_cells  # o (1 - tanh(c)^2)
         xp.subtract(1.0, cell_slope, out=cell_slope)
