@@ -28,6 +28,7 @@ Each model issue adds its row to ROWS: a function (torch) -> {"minigen": step,
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -338,6 +339,30 @@ def measure_in_fresh_process(row: str, library: str, threads: int, repeats: int,
 # ---------------------------------------------------------------- the table
 
 
+def openblas_kernels() -> str:
+    """Which of OpenBLAS's kernels NumPy runs on ('SkylakeX', 'Haswell', ...), read from the
+    loaded library, and whether OPENBLAS_CORETYPE forced them: OpenBLAS picks them for the
+    CPU as it loads, and some machines force older ones (AVX2 where AVX-512 runs), which
+    slows every matrix product; the table says which it measured."""
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    note = f", forced by OPENBLAS_CORETYPE={forced}" if forced else ", OpenBLAS's own choice"
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "unknown (no /proc/self/maps)"
+    paths = sorted({line.split()[-1] for line in maps.splitlines()
+                    if "openblas" in line.lower() and line.split()[-1].startswith("/")})
+    for path in paths:
+        library = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
+                       "openblas_get_corename"):
+            get_corename = getattr(library, symbol, None)
+            if get_corename is not None:
+                get_corename.restype = ctypes.c_char_p
+                return f"OpenBLAS {get_corename().decode()}{note}"
+    return "not OpenBLAS (or not found)"
+
+
 def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -389,6 +414,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error("the table needs PyTorch beside minigen: pip install torch")
     print(f"one training step, float32, cpu, median of {repeats} after {args.warmup} "
           f"warm-up steps; peak MB: resident memory above the process before the steps")
+    print(f"NumPy's BLAS kernels: {openblas_kernels()}")
     for name in rows:
         print(f"  {name}: {ROWS[name][0]}")
     print()

@@ -950,6 +950,22 @@ def test_cat_and_stack(device: str, data) -> None:
     check(lambda *xs: mg.stack(xs, new_dim), lambda *xs: np.stack(xs, new_dim), same, device)
 
 
+def test_cat_keeps_the_first_inputs_memory_order(device: str) -> None:
+    """A conv's output (a view of a (C, H, W, N) array) joined with a C-ordered array comes
+    out batch-last too, so the next conv needs no copy; the values are concatenate's."""
+    rng = np.random.default_rng(3)
+    batch_last = rng.standard_normal((3, 4, 5, 2)).transpose(3, 0, 1, 2)  # (2, 3, 4, 5)
+    c_ordered = rng.standard_normal((2, 6, 4, 5))
+    a = Tensor(np.ascontiguousarray(batch_last.transpose(1, 2, 3, 0)), device=device,
+               requires_grad=True)
+    joined = mg.cat([a.permute(3, 0, 1, 2), Tensor(c_ordered, device=device)], dim=1)
+    np.testing.assert_array_equal(joined.numpy(),
+                                  np.concatenate([batch_last, c_ordered], axis=1))
+    assert joined.data.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert gradcheck(lambda a: mg.cat([a.permute(3, 0, 1, 2), Tensor(c_ordered, device=device)],
+                                      dim=1) ** 2, [a])
+
+
 @with_device
 @given(data=st.data())
 def test_split_and_chunk(device: str, data) -> None:

