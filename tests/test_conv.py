@@ -566,6 +566,7 @@ COLUMNS_CASES = [((3, 3), (1, 1), (1, 1), (1, 1), None),
                  ((3, 3), (2, 2), (1, 1), (1, 1), None),
                  ((4, 4), (2, 2), (1, 1), (1, 1), None),  # DCGAN's layers
                  ((3, 2), (2, 1), (0, 1), (2, 1), None),
+                 ((3, 2), (1, 1), (1, 0), (2, 1), None),  # dx by the turned kernel, dilated
                  ((1, 1), (1, 1), (0, 0), (1, 1), None),  # columns that are a view of x
                  ((3, 3), (1, 1), (1, 1), (1, 1), ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1))),
                  ((3, 3), (2, 2), (1, 0), (1, 1), ((2, 1), (0, 0))),
@@ -646,6 +647,29 @@ def test_conv_by_columns_gradgradcheck(device):
     y = on(device, rng.standard_normal((2, 3, *geometry["out_size"])))[0]
     assert gradgradcheck(lambda y, w, c: ConvTransposeByColumns.apply(y, w, c, **geometry),
                          [y, w, c])
+
+
+@pytest.mark.parametrize("c, o, stride, kernel, route", [
+    (3, 3, 1, 3, "ConvByColumns"), (3, 6, 1, 3, "ConvByColumns"),
+    (3, 7, 1, 3, "ConvTransposeByColumns"), (3, 3, 2, 3, "ConvTransposeByColumns"),
+    (3, 3, 1, 1, "ConvTransposeByColumns")])
+def test_a_convs_input_gradient_takes_the_turned_kernel_where_it_pays(device, c, o, stride,
+                                                                      kernel, route):
+    """dL/dx of a convolution: at stride 1, with O <= 2 C and a kernel wider than 1x1, a
+    convolution of gy with the kernel turned (im2col); elsewhere the transposed
+    convolution (col2im). Both give the gradient of the direct loop (test_conv2d_gradcheck
+    and the composed product above); here, which one the graph of the gradient holds."""
+    rng = np.random.default_rng(23)
+    x, w = on(device, rng.standard_normal((2, c, 5, 6)), rng.standard_normal((o, c, kernel,
+                                                                               kernel)))
+    for t in (x, w):
+        t.requires_grad_()
+    y = F.conv2d(x, w, stride=stride, padding=kernel // 2)
+    gy = mg.tensor(rng.standard_normal(y.shape), device=device)
+    (gx,) = mg.grad(y, x, gy, create_graph=True)  # recorded: gx depends on w
+    assert type(gx.creator).__name__ == route
+    assert gradcheck(lambda x: F.conv2d(x, w.detach(), stride=stride, padding=kernel // 2),
+                     [x])
 
 
 def held_arrays(y):
