@@ -245,6 +245,54 @@ def in_parallel(work: Callable[[slice], None], size: int, elements: int, xp: Any
         future.result()  # raises what a part raised
 
 
+# Elementwise work on a big array runs block by block: each block's temporaries (a few for
+# sigmoid) stay in the core's cache instead of each making a pass through memory.
+BLOCK_ELEMENTS = 1 << 16  # 256 KB of float32
+
+
+def _dims_in_memory_order(a: Any) -> tuple:
+    """a's dims from the largest stride to the smallest."""
+    return tuple(sorted(range(a.ndim), key=lambda d: -a.strides[d]))
+
+
+def in_blocks(work: Callable[..., None], *arrays: Any) -> None:
+    """work(*blocks) on matching blocks of about BLOCK_ELEMENTS elements of the arrays, the
+    blocks spread over COPY_THREADS threads (in_parallel): for elementwise work that writes
+    its result into one of the arrays, the same numbers as work(*arrays), bit for bit.
+
+    The arrays must have one shape and one memory order (their dims in one order of
+    strides). Where each is one contiguous block of memory (a C-ordered array, a conv
+    output's batch-last view) the blocks are runs of that memory; otherwise (a cropped
+    view) they are ranges of the dim with the largest stride. Arrays laid out differently,
+    CuPy arrays and arrays of fewer than PARALLEL_MIN_ELEMENTS run in one piece.
+    Measured at 2 threads for silu, 4M float32: 10.8 ms in one piece, 4.5 ms in blocks.
+    """
+    first = arrays[0]
+    if (type(first) is not np.ndarray or first.size < PARALLEL_MIN_ELEMENTS
+            or any(type(a) is not np.ndarray or a.shape != first.shape for a in arrays)):
+        work(*arrays)
+        return
+    order = _dims_in_memory_order(first)
+    if any(_dims_in_memory_order(a) != order for a in arrays[1:]):
+        work(*arrays)
+        return
+    in_order = [a.transpose(order) for a in arrays]
+    if all(a.flags.c_contiguous for a in in_order):
+        parts, per_block = [a.reshape(-1) for a in in_order], BLOCK_ELEMENTS
+    else:  # blocks of whole rows of the outermost dim
+        parts = in_order
+        per_block = max(1, BLOCK_ELEMENTS * first.shape[order[0]] // first.size)
+    length = parts[0].shape[0]
+
+    def run(part: slice) -> None:
+        for start in range(part.start * per_block, min(part.stop * per_block, length),
+                           per_block):
+            block = slice(start, start + per_block)
+            work(*(p[block] for p in parts))
+
+    in_parallel(run, -(-length // per_block), first.size, np)
+
+
 # ---------------------------------------------------------------- memory for big arrays
 
 # glibc's malloc gives a freed block back to the operating system when it is big (one

@@ -172,6 +172,58 @@ def test_in_parallel_raises_what_a_part_raised_after_every_part_ends(monkeypatch
     assert len(finished) == 2  # the others were waited for: they write into shared arrays
 
 
+# ---------------------------------------------------------------- in_blocks
+
+
+def test_in_blocks_walks_matching_blocks_of_memory_on_threads(monkeypatch):
+    """Elementwise work block by block (the last one short), spread over threads, gives the
+    numbers of one call on the whole arrays, for C-ordered and batch-last arrays alike."""
+    monkeypatch.setattr(backend, "COPY_THREADS", 2)
+    rng = np.random.default_rng(0)
+    size = 5 * backend.BLOCK_ELEMENTS + 123
+    blocks = []
+
+    def work(x, y, out):
+        blocks.append(x.size)
+        np.multiply(x, y, out=out)
+        out += 1.0
+
+    for shape, order in [((size,), (0,)), ((3, 11, 41, size // (3 * 11 * 41) + 1), (1, 2, 3, 0))]:
+        memory = [rng.standard_normal(tuple(shape[d] for d in order)) for _ in range(2)]
+        inverse = np.argsort(order)
+        x, y = (m.transpose(inverse) for m in memory)  # shape `shape`, laid out in `order`
+        out = np.empty_like(x)
+        blocks.clear()
+        backend.in_blocks(work, x, y, out)
+        np.testing.assert_array_equal(out, x * y + 1.0)
+        assert len(blocks) == -(-x.size // backend.BLOCK_ELEMENTS)
+        assert max(blocks) == backend.BLOCK_ELEMENTS and sum(blocks) == x.size
+    # a cropped batch-last view (a transposed conv's output): blocks of whole channels
+    padded = rng.standard_normal((40, 34, 34, 64))
+    x = padded[:, 1:33, 1:33].transpose(3, 0, 1, 2)  # (64, 40, 32, 32), not one block
+    y, out = np.ones_like(x), np.empty_like(x)
+    blocks.clear()
+    backend.in_blocks(work, x, y, out)
+    np.testing.assert_array_equal(out, x + 1.0)
+    per_channel = 32 * 32 * 64
+    assert sum(blocks) == x.size and set(blocks) == {per_channel * max(
+        1, backend.BLOCK_ELEMENTS // per_channel)}
+
+
+def test_in_blocks_runs_in_one_piece_where_it_cannot_split(monkeypatch):
+    """Arrays laid out differently, of different shapes, small arrays: one call."""
+    monkeypatch.setattr(backend, "COPY_THREADS", 2)
+    big = backend.PARALLEL_MIN_ELEMENTS
+    c_ordered = np.ones((4, big // 4))
+    cases = [(c_ordered, np.ones((big // 4, 4)).T),  # the same shape, another memory order
+             (c_ordered, np.ones((1, big // 4))),  # broadcasting is not elementwise here
+             (np.ones(100), np.ones(100))]  # too small to be worth a thread
+    for x, y in cases:
+        calls = []
+        backend.in_blocks(lambda x, y, calls=calls: calls.append(x.shape), x, y)
+        assert calls == [x.shape]
+
+
 def test_blas_threads_reads_the_environment(monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     assert backend.blas_threads() == 3

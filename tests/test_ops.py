@@ -293,6 +293,33 @@ def test_fused_activation_equals_its_composed_reference(fused, composed, device:
     np.testing.assert_allclose(plain.numpy(), gb.numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("layout", ["C order", "batch last"])
+def test_silu_on_big_arrays_in_blocks_equals_one_piece(monkeypatch, layout: str) -> None:
+    """Big arrays run block by block on threads (backend.in_blocks): forward and backward
+    equal, to the last bit, the same work in one piece (COPY_THREADS = 1) and the composed
+    reference's forward; a gradient in another memory order is copied into x's first."""
+    from minigen import backend
+
+    rng = np.random.default_rng(5)
+    shape = (8, 4, 33, 65)  # 68,640 elements: 2 blocks at most, so lower the threshold
+    monkeypatch.setattr(backend, "PARALLEL_MIN_ELEMENTS", 1 << 12)
+    monkeypatch.setattr(backend, "BLOCK_ELEMENTS", 1 << 12)
+    memory = rng.standard_normal((4, 33, 65, 8)).astype(np.float32)
+    x = (memory.transpose(3, 0, 1, 2) if layout == "batch last"
+         else np.ascontiguousarray(memory.transpose(3, 0, 1, 2)))
+    g = rng.standard_normal(shape).astype(np.float32)  # C order
+    results = []
+    for threads in (2, 1):
+        monkeypatch.setattr(backend, "COPY_THREADS", threads)
+        a = Tensor._from_op(x, None).requires_grad_()
+        y = F.silu(a)
+        (gx,) = mg.grad((y * Tensor(g)).sum(), a)
+        results.append((y.numpy(), gx.numpy()))
+    for blocked, whole in zip(*results):
+        np.testing.assert_array_equal(blocked, whole)
+    np.testing.assert_array_equal(results[0][0], F.silu_composed(Tensor(x)).numpy())
+
+
 def test_sigmoid_keeps_relative_precision_in_both_tails(device: str) -> None:
     """sigmoid(-20) = 2.1e-9 must not round to 0 (log(sigmoid(x)) would be -inf)."""
     x = np.linspace(-30.0, 30.0, 61)

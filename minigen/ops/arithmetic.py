@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from minigen.autograd import Function, Tensor, is_grad_enabled
-from minigen.backend import get_array_module
+from minigen.backend import get_array_module, in_blocks
 from minigen.ops.shape import sum_to
 from minigen.signatures import Overloads
 
@@ -83,12 +83,15 @@ def _in_one_order(a, b):
     if a_order == b_order:
         return a, b
     if b.flags.c_contiguous:  # b in a's order
-        b_like_a = np.empty_like(a)
-        b_like_a[...] = b
-        return a, b_like_a
-    a_like_b = np.empty_like(b)
-    a_like_b[...] = a
-    return a_like_b, b
+        return a, _copy_in_order_of(a, b)
+    return _copy_in_order_of(b, a), b
+
+
+def _copy_in_order_of(like: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A copy of x laid out in memory as `like` is (empty_like keeps like's order)."""
+    copy = np.empty_like(like)
+    copy[...] = x
+    return copy
 
 
 class Add(Function):
@@ -480,20 +483,36 @@ class Silu(Function):
     """
 
     def forward(self, x):
-        self.s = _sigmoid_array(get_array_module(x), x)
-        return x * self.s
+        xp = get_array_module(x)
+        self.s, y = xp.empty_like(x), xp.empty_like(x)
+
+        def silu(x, s, y):  # on the whole arrays, or block by block on threads
+            s[...] = _sigmoid_array(xp, x)
+            xp.multiply(x, s, out=y)
+
+        in_blocks(silu, x, self.s, y)
+        return y
 
     def backward(self, gy):
         (x,) = self.inputs
         if is_grad_enabled():  # the gradient will be differentiated: keep it in the graph
             s = sigmoid(x)
             return gy * (s * (1.0 + x * (1.0 - s)))
-        slope = 1.0 - self.s
-        slope *= x.data
-        slope += 1.0
-        slope *= self.s
-        slope *= gy.data
-        return Tensor._from_op(slope, None)
+        x, s, g = x.data, self.s, gy.data
+        xp = get_array_module(g)
+        if type(g) is np.ndarray and _memory_order(g) != _memory_order(x):
+            g = _copy_in_order_of(x, g)  # as _in_one_order, so that the blocks match s's
+        gx = xp.empty_like(x)
+
+        def slope_times_g(s, x, g, gx):  # gx = g s (1 + x (1 - s))
+            xp.subtract(1.0, s, out=gx)
+            gx *= x
+            gx += 1.0
+            gx *= s
+            gx *= g
+
+        in_blocks(slope_times_g, s, x, g, gx)
+        return Tensor._from_op(gx, None)
 
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
