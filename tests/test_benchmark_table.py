@@ -90,3 +90,18 @@ def test_the_op_profile_counts_each_op_once_and_puts_the_engine_back():
     assert autograd.Function.apply == apply_before
     assert autograd._run_backward is run_backward_before
     np.testing.assert_array_equal(w.grad.numpy(), 4 * x.numpy())  # 4 steps' gradients
+
+
+def test_the_header_names_the_blas_kernels_and_whether_they_were_forced(monkeypatch):
+    """NumPy's OpenBLAS answers with the kernels it loaded; a forced choice is said so."""
+    uses_openblas = "openblas" in str(np.show_config(mode="dicts")).lower()
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    forced = table.openblas_kernels()
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    own = table.openblas_kernels()
+    if uses_openblas and Path("/proc/self/maps").exists():
+        assert forced.startswith("OpenBLAS ") and forced.endswith(
+            "forced by OPENBLAS_CORETYPE=Haswell")
+        assert own.startswith("OpenBLAS ") and own.endswith("OpenBLAS's own choice")
+    else:
+        assert own in ("not OpenBLAS (or not found)", "unknown (no /proc/self/maps)")
