@@ -17,9 +17,10 @@ gradient: kh kw times the input (9 times for a 3x3 kernel), for every layer of a
 at once, until backward reaches it. So conv2d and conv_transpose2d run on two Functions
 that build the columns, multiply and drop them in one forward, keeping only x:
 ConvByColumns, y = W im2col(x) + b, and ConvTransposeByColumns, y = col2im(W^T x) + b.
-Each one's input gradient is the other; the weight gradient builds the columns again (one
-more im2col per layer in backward, as PyTorch does), and only where it is wanted. The
-tests check both against the composed version, to second order.
+Each one's input gradient is the other (at stride 1 a convolution's may be itself, with
+the kernel turned: ConvByColumns.input_gradient); the weight gradient builds the columns
+again (one more im2col per layer in backward, as PyTorch does), and only where it is
+wanted. The tests check both against the composed version, to second order.
 
 The column array is laid out (C, kh, kw, Ho, Wo, N): rows are the patch
 elements, columns the output pixels of the whole batch, so the forward, the
