@@ -250,9 +250,11 @@ def in_parallel(work: Callable[[slice], None], size: int, elements: int, xp: Any
 BLOCK_ELEMENTS = 1 << 16  # 256 KB of float32
 
 
-def _dims_in_memory_order(a: Any) -> tuple:
-    """a's dims from the largest stride to the smallest."""
-    return tuple(sorted(range(a.ndim), key=lambda d: -a.strides[d]))
+def memory_order(a: Any) -> tuple:
+    """a's dims (those longer than 1) from the largest stride to the smallest: (0, 1, 2, 3)
+    for a C-ordered (N, C, H, W) array, (1, 2, 3, 0) for a conv's batch-last output."""
+    return tuple(sorted((d for d in range(a.ndim) if a.shape[d] > 1),
+                        key=lambda d: -abs(a.strides[d])))
 
 
 def in_blocks(work: Callable[..., None], *arrays: Any) -> None:
@@ -272,10 +274,11 @@ def in_blocks(work: Callable[..., None], *arrays: Any) -> None:
             or any(type(a) is not np.ndarray or a.shape != first.shape for a in arrays)):
         work(*arrays)
         return
-    order = _dims_in_memory_order(first)
-    if any(_dims_in_memory_order(a) != order for a in arrays[1:]):
+    order = memory_order(first)
+    if any(memory_order(a) != order for a in arrays[1:]):
         work(*arrays)
         return
+    order += tuple(d for d in range(first.ndim) if first.shape[d] == 1)  # strides of no matter
     in_order = [a.transpose(order) for a in arrays]
     if all(a.flags.c_contiguous for a in in_order):
         parts, per_block = [a.reshape(-1) for a in in_order], BLOCK_ELEMENTS

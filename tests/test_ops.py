@@ -942,7 +942,8 @@ def test_operands_in_two_memory_orders_give_the_same_values(op) -> None:
     """A conv's output, a view of a (C, H, W, N) array, meets a C-ordered array of the same
     shape: the op copies one into the other's order first (arithmetic._in_one_order, for
     speed). Either way round, and for a non-contiguous slice, the values are NumPy's."""
-    from minigen.ops.arithmetic import _in_one_order, _memory_order
+    from minigen.backend import memory_order
+    from minigen.ops.arithmetic import _in_one_order
     rng = np.random.default_rng(0)
     permuted = rng.uniform(1, 2, (8, 16, 16, 64)).transpose(3, 0, 1, 2)  # (N, C, H, W) view
     ordered = rng.uniform(1, 2, permuted.shape)
@@ -954,7 +955,7 @@ def test_operands_in_two_memory_orders_give_the_same_values(op) -> None:
         a2, b2 = _in_one_order(a, b)
         np.testing.assert_array_equal(a2, a)
         np.testing.assert_array_equal(b2, b)
-        assert _memory_order(a2) == _memory_order(b2)
+        assert memory_order(a2) == memory_order(b2)
 
 
 # ----- joining and splitting

@@ -303,13 +303,13 @@ class ConvByColumns(_ConvGeometry):
         taken where O <= 2 C and the kernel is wider than 1x1 (a 1x1 col2im is a view).
         """
         out_channels, row_length = weight_rows.shape
-        in_channels = row_length // len(self.offsets())
+        taps = len(self.offsets())
+        in_channels = row_length // taps
         twin_padding = _twin_padding(self.kernel_size, self.padding, self.dilation)
         if (self.stride != (1, 1) or self.taps is not None or self.kernel_size == (1, 1)
                 or twin_padding is None or out_channels > 2 * in_channels):
             return ConvTransposeByColumns.apply(gy, weight_rows, **self.geometry())
         kernel = reshape(weight_rows, (out_channels, in_channels, *self.kernel_size))
-        taps = row_length // in_channels
         turned_rows = reshape(flip_kernel(kernel), (in_channels, out_channels * taps))
         return ConvByColumns.apply(gy, turned_rows, kernel_size=self.kernel_size,
                                    stride=self.stride, padding=twin_padding,
